@@ -1,0 +1,313 @@
+"""The plugin host: what TouchDesigner calls the Callbacks DAT, with pluggy underneath.
+
+A DAT's ``callbacks`` parameter lists plugin references. Each may be
+
+* an entry-point name from group ``wsdat`` (a pip-installed plugin package),
+* a path to a ``.py`` file (a TouchDesigner callbacks file works unchanged),
+* ``module`` or ``module:attribute`` (importable Python),
+* a Python object: a module, an instance, or a class (instantiated without arguments).
+
+On any plugin object, functions marked with :data:`~wsdat_core.hookspecs.hookimpl` are hooks, and so is any unmarked
+function or method named like a hook (``onReceiveText`` ...). Implementations may take any subset of a hook's
+arguments (see :mod:`wsdat_core.hookspecs`).
+
+*Execute from* (``executeloc``) decides what a hook gets as ``me``: the DAT (``current``), the plugin object the hook
+belongs to (``callbacks``), or the object named by ``fromop`` (``op``), resolved once when the parameters are set.
+
+Hooks are called one by one, not through pluggy's chained call, so that a hook that raises is reported and the next
+one still runs. ``async def`` hooks are not awaited here: :meth:`CallbackHost.call` returns them as
+:class:`PendingCall` objects for the runtime to run in its nursery.
+Pure: no trio, no sockets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import os
+import sys
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pluggy
+
+from . import hookspecs
+from .errors import ParameterError, PluginError
+from .hookspecs import HOOK_NAMES, PROJECT
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CallbackHost",
+    "PendingCall",
+    "PluginInfo",
+    "WsdatPluginManager",
+    "list_plugins",
+    "load_plugin",
+    "resolve_fromop",
+]
+
+ENTRY_POINT_GROUP: Final = PROJECT
+
+ErrorReporter = Callable[[str, str, BaseException], None]
+"""Called as ``report(hook_name, plugin_name, exception)`` when a hook raised."""
+
+
+class WsdatPluginManager(pluggy.PluginManager):
+    """A pluggy manager for the ``wsdat`` hooks that also takes unmarked functions named like a hook."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT)
+        self.add_hookspecs(hookspecs)
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name in HOOK_NAMES:
+            attr = getattr(plugin, name, None)
+            if inspect.isfunction(attr) or inspect.ismethod(attr):
+                opts = pluggy.HookimplOpts(wrapper=False, hookwrapper=False, optionalhook=False, tryfirst=False,
+                                           trylast=False, specname=None)
+        return opts
+
+
+# ------------------------------------------------------------------------------------------------ loading references
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _instantiate(obj: object, ref: object) -> object:
+    if inspect.isclass(obj):
+        try:
+            return obj()
+        except Exception as exc:
+            raise PluginError(f"callbacks: cannot instantiate plugin class {ref!r} without arguments: {exc}") from exc
+    return obj
+
+
+def _load_file(path: str) -> types.ModuleType:
+    full = os.path.abspath(path)
+    digest = hashlib.sha1(full.encode()).hexdigest()[:10]
+    stem = "".join(ch if ch.isalnum() else "_" for ch in os.path.splitext(os.path.basename(full))[0])
+    module_name = f"wsdat_callbacks_{stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, full)
+    if spec is None or spec.loader is None:
+        raise ParameterError("callbacks", path, "a readable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise PluginError(f"callbacks: {path} failed to load: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _import_ref(ref: str) -> object:
+    module_name, _, attribute = ref.partition(":")
+    try:
+        obj: object = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise LookupError(module_name) from None
+        raise PluginError(f"callbacks: importing {module_name!r} failed: {exc}") from exc
+    except Exception as exc:
+        raise PluginError(f"callbacks: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    for part in filter(None, attribute.split(".")):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise LookupError(ref) from None
+    return obj
+
+
+def _looks_like_path(ref: str) -> bool:
+    return ref.endswith(".py") or os.sep in ref or (os.altsep is not None and os.altsep in ref)
+
+
+def load_plugin(ref: object) -> tuple[str, object]:
+    """Turn one plugin reference into ``(name, plugin_object)``.
+
+    Raises :class:`ParameterError` (listing installed entry-point names) when nothing matches, and
+    :class:`PluginError` when the plugin exists but fails to load.
+    """
+    if not isinstance(ref, str):
+        if isinstance(ref, types.ModuleType):
+            return ref.__name__, ref
+        name = ref.__name__ if inspect.isclass(ref) else type(ref).__name__
+        return f"{name}@{id(ref):x}", _instantiate(ref, ref)
+    text = ref.strip()
+    entry_points = _entry_points()
+    if text in entry_points:
+        try:
+            loaded = entry_points[text].load()
+        except Exception as exc:
+            raise PluginError(f"callbacks: plugin {text!r} failed to load: {type(exc).__name__}: {exc}") from exc
+        return text, _instantiate(loaded, text)
+    if _looks_like_path(text):
+        if not os.path.isfile(text):
+            raise ParameterError("callbacks", ref, "an existing .py file (no such file)")
+        return os.path.abspath(text), _load_file(text)
+    try:
+        obj = _import_ref(text)
+    except LookupError:
+        installed = ", ".join(sorted(entry_points)) or "none installed"
+        raise ParameterError(
+            "callbacks", ref,
+            f"an installed plugin name ({installed}), a module[:attribute] or a .py file") from None
+    return text, _instantiate(obj, text)
+
+
+def resolve_fromop(ref: str, namespace: Mapping[str, object] | None = None) -> object:
+    """Find the object ``fromop`` names: a name in ``namespace`` (e.g. another DAT of a service), or an importable
+    ``module`` / ``module:attribute``."""
+    text = ref.strip()
+    if namespace and text in namespace:
+        return namespace[text]
+    try:
+        return _import_ref(text)
+    except (LookupError, PluginError, ValueError):
+        known = f"a DAT name ({', '.join(sorted(namespace))}) or " if namespace else ""
+        raise ParameterError("fromop", ref, known + "module:attribute naming an existing object") from None
+
+
+# ----------------------------------------------------------------------------------------------------- calling hooks
+@dataclass(frozen=True, slots=True)
+class _Impl:
+    function: Callable[..., Any]
+    argnames: tuple[str, ...]
+    plugin_name: str
+    me: object
+    is_async: bool
+
+
+@dataclass(slots=True)
+class PendingCall:
+    """An ``async def`` hook call the runtime must await (see :meth:`run`)."""
+
+    hook: str
+    plugin_name: str
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+    report: ErrorReporter
+
+    async def run(self) -> None:
+        """Await the hook; an exception is reported, never raised (cancellation still propagates)."""
+        try:
+            await self.function(*self.args)
+        except Exception as exc:
+            self.report(self.hook, self.plugin_name, exc)
+
+
+@dataclass(slots=True)
+class CallbackHost:
+    """The callbacks of one DAT: a pluggy manager holding its plugins and the calls in order.
+
+    ``dat`` is passed as the ``dat`` argument and is ``me`` for Execute-from ``current``.
+    """
+
+    dat: object
+    report: ErrorReporter
+    namespace: Mapping[str, object] | None = None
+    manager: WsdatPluginManager = field(default_factory=WsdatPluginManager)
+    _calls: dict[str, tuple[_Impl, ...]] = field(default_factory=dict)
+
+    def configure(self, refs: Sequence[object], executeloc: str = "current", fromop: str = "") -> None:
+        """Load ``refs`` and decide ``me``; on error the previous configuration stays in force."""
+        fromop_object = resolve_fromop(fromop, self.namespace) if executeloc == "op" else None
+        manager = WsdatPluginManager()
+        loaded: dict[int, tuple[str, object]] = {}
+        for ref in refs:
+            name, plugin = load_plugin(ref)
+            loaded.setdefault(id(plugin), (name, plugin))
+        # pluggy calls the plugin registered last first; register backwards so hooks run in the order listed.
+        for index, (name, plugin) in reversed(list(enumerate(loaded.values()))):
+            try:
+                manager.register(plugin, name=name if not manager.has_plugin(name) else f"{name}#{index}")
+                manager.check_pending()
+            except (pluggy.PluginValidationError, ValueError) as exc:
+                raise PluginError(f"callbacks: plugin {name!r} does not fit the wsdat hooks: {exc}") from exc
+        calls: dict[str, tuple[_Impl, ...]] = {}
+        for hook_name in HOOK_NAMES:
+            caller: pluggy.HookCaller = getattr(manager.hook, hook_name)
+            impls = []
+            # pluggy keeps implementations in reverse call order (tryfirst last).
+            for impl in reversed(caller.get_hookimpls()):
+                if impl.hookwrapper or impl.wrapper:
+                    raise PluginError(f"callbacks: {impl.plugin_name}.{hook_name}: hook wrappers are not supported")
+                me = {"current": self.dat, "callbacks": impl.plugin, "op": fromop_object}[executeloc]
+                impls.append(_Impl(impl.function, tuple(impl.argnames), impl.plugin_name, me,
+                                   inspect.iscoroutinefunction(impl.function)))
+            calls[hook_name] = tuple(impls)
+        self.manager = manager
+        self._calls = calls
+
+    def implements(self, hook: str) -> bool:
+        """True when at least one plugin implements ``hook``."""
+        return bool(self._calls.get(hook))
+
+    def call(self, hook: str, **kwargs: Any) -> list[PendingCall]:
+        """Call every implementation of ``hook``; returns the ``async`` ones still to be awaited.
+
+        ``dat`` is added to ``kwargs``; ``me`` per implementation.
+        """
+        impls = self._calls.get(hook)
+        if not impls:
+            return []
+        pending: list[PendingCall] = []
+        kwargs["dat"] = self.dat
+        for impl in impls:
+            kwargs["me"] = impl.me
+            try:
+                args = tuple(kwargs[name] for name in impl.argnames)
+                if impl.is_async:
+                    pending.append(PendingCall(hook, impl.plugin_name, impl.function, args, self.report))
+                else:
+                    impl.function(*args)
+            except Exception as exc:
+                self.report(hook, impl.plugin_name, exc)
+        return pending
+
+    def plugin_names(self) -> list[str]:
+        return [name for name, _ in self.manager.list_name_plugin()]
+
+
+# ------------------------------------------------------------------------------------------------- installed plugins
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """An installed plugin (entry point in group ``wsdat``)."""
+
+    name: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...]
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "distribution": self.distribution, "version": self.version,
+                "hooks": list(self.hooks), "error": self.error}
+
+
+def list_plugins(names: Iterable[str] | None = None) -> list[PluginInfo]:
+    """Installed plugins with distribution, version and implemented hooks (a plugin that fails to load is listed
+    with its error)."""
+    wanted = set(names) if names is not None else None
+    found: list[PluginInfo] = []
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or (wanted is not None and ep.name not in wanted):
+                continue
+            dist_name, version = dist.metadata["Name"], dist.version
+            manager = WsdatPluginManager()
+            try:
+                plugin = _instantiate(ep.load(), ep.name)
+                manager.register(plugin, name=ep.name)
+                hooks = tuple(caller.name for caller in manager.get_hookcallers(plugin) or ())
+            except Exception as exc:  # a broken plugin must not break the listing
+                found.append(PluginInfo(ep.name, dist_name, version, (), f"{type(exc).__name__}: {exc}"))
+                continue
+            found.append(PluginInfo(ep.name, dist_name, version, tuple(h for h in HOOK_NAMES if h in hooks)))
+    return sorted(found, key=lambda info: info.name)

@@ -1,0 +1,363 @@
+"""The WebSocket DAT's parameter pages: names, types, defaults, validation and change notification.
+
+Parameter names are TouchDesigner's (``active``, ``netaddress``, ``port``, ``timeout``, ``callbacks``, ``executeloc``,
+``fromop``, ``clamp``, ``maxlines``, ``clear``, ``bytes``) plus wsdat's own, all in TD's style: lower case, no
+underscores. :data:`SPECS` is the single source of truth: the DAT, the CLI flags, service files and the docs read it.
+
+Values are checked when set; a bad value raises :class:`~wsdat_core.errors.ParameterError` naming the parameter, the
+value and what is allowed, and leaves every parameter as it was. Listeners registered with
+:meth:`Parameters.subscribe` hear about every change, which is how the runtime reacts to ``dat.par.maxlines = 10``.
+Pure: no trio, no sockets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .address import DEFAULT_PORT, Endpoint, resolve_url
+from .errors import ParameterError
+
+__all__ = [
+    "EXECUTE_FROM",
+    "SPECS",
+    "ParSpec",
+    "Parameters",
+    "Pulse",
+    "resolve_url",
+]
+
+EXECUTE_FROM: Final = ("current", "callbacks", "op")
+MIB: Final = 1024 * 1024
+
+Listener = Callable[[str, Any, Any], None]
+"""Called as ``listener(name, old, new)`` after a parameter changed (for the ``clear`` pulse: ``old`` and ``new`` are
+``None``)."""
+
+
+# ----------------------------------------------------------------------------------------------------------- coercion
+_TRUE = {"1", "on", "true", "yes"}
+_FALSE = {"0", "off", "false", "no"}
+
+
+def _to_bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):  # TD toggles are 0/1
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ParameterError(name, value, "a boolean (True/False, 1/0, on/off)")
+
+
+def _integer(lo: int, hi: int | None = None, unit: str = "") -> Callable[[str, object], int]:
+    allowed = f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
+    allowed += f" ({unit})" if unit else ""
+
+    def check(name: str, value: object) -> int:
+        number: object = value
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            number = int(value.strip())
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        if isinstance(number, bool) or not isinstance(number, int) or number < lo or (hi is not None and number > hi):
+            raise ParameterError(name, value, allowed)
+        return number
+
+    return check
+
+
+def _number(lo: float, *, lo_inclusive: bool, unit: str) -> Callable[[str, object], float]:
+    allowed = f"a number {'>=' if lo_inclusive else '>'} {lo:g} ({unit})"
+
+    def check(name: str, value: object) -> float:
+        number: object = value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                raise ParameterError(name, value, allowed) from None
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number:
+            raise ParameterError(name, value, allowed)
+        if number < lo or (number == lo and not lo_inclusive):
+            raise ParameterError(name, value, allowed)
+        return float(number)
+
+    return check
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ParameterError(name, value, "a string")
+    return value
+
+
+def _choice(choices: Sequence[str]) -> Callable[[str, object], str]:
+    def check(name: str, value: object) -> str:
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        raise ParameterError(name, value, "one of " + ", ".join(repr(c) for c in choices))
+
+    return check
+
+
+def _existing_file(name: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise ParameterError(name, value, "a path to an existing file, or None")
+    path = os.fspath(value)
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise ParameterError(name, value, "a path to an existing file, or None (no such file)")
+    return path
+
+
+def _plugin_refs(name: str, value: object) -> tuple[object, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, os.PathLike)) or not isinstance(value, (list, tuple)):
+        value = [value]
+    refs = tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
+    for ref in refs:
+        if ref is None or (isinstance(ref, str) and not ref.strip()):
+            raise ParameterError(name, value, "plugin references: entry-point names, modules, .py paths or objects")
+    return refs
+
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _is_token(text: str) -> bool:
+    return bool(text) and all(ch in _TOKEN_CHARS for ch in text)
+
+
+def _headers(name: str, value: object) -> tuple[tuple[str, str], ...]:
+    allowed = "HTTP headers: a mapping, (name, value) pairs or 'Name: value' strings, without line breaks"
+    if value is None:
+        return ()
+    items: list[object]
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, str):
+        items = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ParameterError(name, value, allowed)
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        if isinstance(item, str):
+            key, sep, val = item.partition(":")
+            if not sep:
+                raise ParameterError(name, value, allowed + f" ({item!r} has no ':')")
+            item = (key, val)
+        if not (isinstance(item, tuple) and len(item) == 2 and all(isinstance(p, str) for p in item)):
+            raise ParameterError(name, value, allowed)
+        key, val = item[0].strip(), item[1].strip()
+        if not _is_token(key) or "\r" in val or "\n" in val:
+            raise ParameterError(name, value, allowed + f" ({key!r} is not a valid header)")
+        pairs.append((key, val))
+    return tuple(pairs)
+
+
+def _subprotocols(name: str, value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and _is_token(i.strip()) for i in items):
+        raise ParameterError(name, value, "subprotocol names (HTTP tokens such as 'chat' or 'v1.json')")
+    return tuple(i.strip() for i in items)
+
+
+def _pulse_only(name: str, value: object) -> None:
+    raise ParameterError(name, value, f"nothing: '{name}' is a pulse, call par.{name}.pulse()")
+
+
+# -------------------------------------------------------------------------------------------------------------- specs
+@dataclass(frozen=True, slots=True)
+class ParSpec:
+    """One parameter: its name, default, checker (coerces and validates) and where it lives."""
+
+    name: str
+    default: Any
+    check: Callable[[str, object], Any]
+    help: str
+    page: str
+    #: Changing it re-opens the connection.
+    reconnects: bool = False
+    #: The value a command-line flag takes (``None``: a switch).
+    metavar: str | None = None
+
+    @property
+    def is_pulse(self) -> bool:
+        return self.check is _pulse_only
+
+    @property
+    def is_switch(self) -> bool:
+        return self.check is _to_bool
+
+
+def _specs(*specs: ParSpec) -> dict[str, ParSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+SPECS: Final[Mapping[str, ParSpec]] = _specs(
+    # Connect page (TD)
+    ParSpec("active", True, _to_bool, "While on, the DAT connects and receives; while off, arriving data is lost.",
+            "Connect"),
+    ParSpec("netaddress", "localhost", _text, "Server address: host, IP, [IPv6], or a ws:// / wss:// URL.",
+            "Connect", reconnects=True, metavar="ADDRESS"),
+    ParSpec("port", DEFAULT_PORT, _integer(1, 65535), "Server port; 443 implies TLS (wss).", "Connect",
+            reconnects=True, metavar="PORT"),
+    ParSpec("timeout", 5000, _integer(1, unit="milliseconds"),
+            "Connect timeout in ms, bounding DNS + TCP + TLS + WebSocket handshake.", "Connect", reconnects=True,
+            metavar="MS"),
+    # TLS and handshake (wsdat)
+    ParSpec("cafile", None, _existing_file, "PEM file of CA certificates to trust instead of the system store.", "TLS",
+            reconnects=True, metavar="FILE"),
+    ParSpec("certfile", None, _existing_file, "PEM client certificate (may hold the key too).", "TLS",
+            reconnects=True, metavar="FILE"),
+    ParSpec("keyfile", None, _existing_file, "PEM private key of the client certificate.", "TLS", reconnects=True,
+            metavar="FILE"),
+    ParSpec("insecure", False, _to_bool, "Skip TLS certificate and host name checks (warns on every connect).",
+            "TLS", reconnects=True),
+    ParSpec("headers", (), _headers, "Extra HTTP headers for the handshake ('Name: value').", "TLS", reconnects=True,
+            metavar="K:V"),
+    ParSpec("subprotocols", (), _subprotocols, "WebSocket subprotocols to offer.", "TLS", reconnects=True,
+            metavar="NAME"),
+    # Received Messages page (TD)
+    ParSpec("callbacks", (), _plugin_refs,
+            "Callbacks plugins: entry-point names, module[:attr], .py files or objects.", "Received Messages",
+            metavar="REF"),
+    ParSpec("executeloc", "current", _choice(EXECUTE_FROM),
+            "Execute from: what hooks get as 'me' (current DAT, callbacks plugin, or fromop).", "Received Messages",
+            metavar="WHERE"),
+    ParSpec("fromop", "", _text, "The object used as 'me' when executeloc is 'op' (module:attr or a DAT name).",
+            "Received Messages", metavar="REF"),
+    ParSpec("clamp", True, _to_bool, "Limit the table to maxlines message rows; off: unlimited.", "Received Messages"),
+    ParSpec("maxlines", 100, _integer(1), "Maximum message rows kept while clamp is on (oldest removed first).",
+            "Received Messages", metavar="N"),
+    ParSpec("clear", None, _pulse_only, "Pulse: delete all rows except the heading.", "Received Messages"),
+    ParSpec("bytes", False, _to_bool, "Add a 'bytes' column: the raw bytes as hex pairs.", "Received Messages"),
+    ParSpec("binaryrows", False, _to_bool, "Binary messages become rows too (not only onReceiveBinary).",
+            "Received Messages"),
+    ParSpec("maxmessagesize", 16 * MIB, _integer(1, unit="bytes, or characters for text"),
+            "Largest accepted message; a larger one closes the connection with 1009.", "Received Messages",
+            reconnects=True, metavar="N"),
+    # Send page (wsdat)
+    ParSpec("sendqueuesize", 1024, _integer(1, unit="messages"),
+            "Most messages waiting to be sent; beyond it send* returns -1 and warns.", "Send", metavar="N"),
+)
+
+
+class Pulse:
+    """A pulse parameter, such as ``clear``: ``dat.par.clear.pulse()`` as in TouchDesigner."""
+
+    __slots__ = ("_name", "_owner")
+
+    def __init__(self, owner: Parameters, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def pulse(self) -> None:
+        """Fire the pulse: every listener hears ``(name, None, None)``."""
+        self._owner._notify(self._name, None, None)
+
+    def __repr__(self) -> str:
+        return f"<pulse par.{self._name}>"
+
+
+class Parameters:
+    """The ``par`` object of a DAT: ``dat.par.maxlines = 10`` sets, ``dat.par.maxlines`` reads.
+
+    >>> par = Parameters(port=8080)
+    >>> par.port, par.endpoint.url
+    (8080, 'ws://localhost:8080/')
+    """
+
+    __slots__ = ("_values", "_listeners", "_endpoint")
+
+    def __init__(self, **values: Any) -> None:
+        object.__setattr__(self, "_values", {name: spec.default for name, spec in SPECS.items() if not spec.is_pulse})
+        object.__setattr__(self, "_listeners", [])
+        object.__setattr__(self, "_endpoint", resolve_url(self._values["netaddress"], self._values["port"]))
+        self.update(**values)
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            spec = SPECS.get(name)
+            if spec is not None and spec.is_pulse:
+                return Pulse(self, name)
+            raise AttributeError(_unknown(name)) from None
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in SPECS:
+            raise KeyError(_unknown(name))
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every parameter's current value (pulses left out)."""
+        return dict(self._values)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """``netaddress`` + ``port`` resolved by TD's rule (see :mod:`wsdat_core.address`)."""
+        endpoint: Endpoint = self._endpoint
+        return endpoint
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self._values.items() if v != SPECS[k].default}
+        return f"Parameters({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    # -- writing ------------------------------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.update(**{name: value})
+
+    def update(self, **changes: Any) -> None:
+        """Set several parameters at once, checked together (e.g. ``executeloc="op", fromop="x"``).
+
+        Either every change is applied or, on a :class:`ParameterError`, none.
+        """
+        checked: dict[str, Any] = {}
+        for name, value in changes.items():
+            spec = SPECS.get(name)
+            if spec is None:
+                raise ParameterError(name, value, "a known parameter: " + ", ".join(SPECS))
+            checked[name] = spec.check(name, value)
+        merged = {**self._values, **checked}
+        endpoint = _check_together(merged)
+        old_values = self._values
+        object.__setattr__(self, "_values", merged)
+        object.__setattr__(self, "_endpoint", endpoint)
+        for name, value in checked.items():
+            if old_values[name] != value:
+                self._notify(name, old_values[name], value)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(name, old, new)`` after every change; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _notify(self, name: str, old: Any, new: Any) -> None:
+        for listener in list(self._listeners):
+            listener(name, old, new)
+
+
+def _check_together(values: Mapping[str, Any]) -> Endpoint:
+    if values["executeloc"] == "op" and not values["fromop"].strip():
+        raise ParameterError("executeloc", "op", "'current' or 'callbacks' unless fromop names an object")
+    if values["keyfile"] and not values["certfile"]:
+        raise ParameterError("keyfile", values["keyfile"], "a key only together with certfile")
+    return resolve_url(values["netaddress"], values["port"])
+
+
+def _unknown(name: str) -> str:
+    return f"no parameter named {name!r}; parameters are: {', '.join(SPECS)}"
