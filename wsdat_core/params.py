@@ -32,6 +32,9 @@ __all__ = [
 EXECUTE_FROM: Final = ("current", "callbacks", "op")
 MIB: Final = 1024 * 1024
 
+Check = Callable[[Mapping[str, Any], frozenset[str]], None]
+"""Called as ``check(values, changed_names)`` before a change is committed; raising rejects the whole change."""
+
 Listener = Callable[[str, Any, Any], None]
 """Called as ``listener(name, old, new)`` after a parameter changed (for the ``clear`` pulse: ``old`` and ``new`` are
 ``None``)."""
@@ -277,11 +280,12 @@ class Parameters:
     (8080, 'ws://localhost:8080/')
     """
 
-    __slots__ = ("_values", "_listeners", "_endpoint")
+    __slots__ = ("_checks", "_endpoint", "_listeners", "_values")
 
     def __init__(self, **values: Any) -> None:
         object.__setattr__(self, "_values", {name: spec.default for name, spec in SPECS.items() if not spec.is_pulse})
         object.__setattr__(self, "_listeners", [])
+        object.__setattr__(self, "_checks", [])
         object.__setattr__(self, "_endpoint", resolve_url(self._values["netaddress"], self._values["port"]))
         self.update(**values)
 
@@ -334,6 +338,9 @@ class Parameters:
             checked[name] = spec.check(name, value)
         merged = {**self._values, **checked}
         endpoint = _check_together(merged)
+        changed = frozenset(name for name, value in checked.items() if self._values[name] != value)
+        for check in self._checks:
+            check(merged, changed)
         old_values = self._values
         object.__setattr__(self, "_values", merged)
         object.__setattr__(self, "_endpoint", endpoint)
@@ -345,6 +352,10 @@ class Parameters:
         """Call ``listener(name, old, new)`` after every change; returns a function that unsubscribes."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def add_check(self, check: Check) -> None:
+        """Run ``check(values, changed_names)`` before every change is committed (e.g. loading new callbacks)."""
+        self._checks.append(check)
 
     def _notify(self, name: str, old: Any, new: Any) -> None:
         for listener in list(self._listeners):

@@ -1,0 +1,70 @@
+"""An independent WebSocket server for wsdat's tests, built on the `websockets` package (asyncio, not trio).
+
+Run: python independent_server.py [--cert FILE --key FILE]. It listens on 127.0.0.1 (port chosen by the OS), prints
+"PORT <n>" and serves until killed. Each text message is a command or is echoed back:
+
+  !binary <hex>          send a binary message
+  !ping <text>           send a ping with that payload
+  !close <code> [reason] close the connection with a close frame
+  !burst <n> <prefix>    send n text messages "<prefix>-<i>"
+  !fragments <a> <b> ... send one text message made of these fragments
+  !big <n>               send a text message of n "x"
+  !headers               send the request headers as one JSON text message
+anything else (text or binary) is sent back unchanged.
+"""
+
+import argparse
+import asyncio
+import json
+import ssl
+import sys
+
+from websockets.asyncio.server import ServerConnection, serve
+
+
+async def handle(ws: ServerConnection) -> None:
+    async for message in ws:
+        if isinstance(message, bytes) or not message.startswith("!"):
+            await ws.send(message)
+            continue
+        command, *args = message.split(" ")
+        if command == "!binary":
+            await ws.send(bytes.fromhex("".join(args)))
+        elif command == "!ping":
+            await ws.ping(" ".join(args).encode())
+        elif command == "!close":
+            await ws.close(int(args[0]), " ".join(args[1:]))
+        elif command == "!burst":
+            for i in range(int(args[0])):
+                await ws.send(f"{args[1]}-{i}")
+        elif command == "!fragments":
+            await ws.send(args)
+        elif command == "!big":
+            await ws.send("x" * int(args[0]))
+        elif command == "!headers":
+            await ws.send(json.dumps(dict(ws.request.headers.raw_items())))
+        else:
+            await ws.send(f"unknown command {command}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    args = parser.parse_args()
+    context = None
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+    async with serve(handle, "127.0.0.1", 0, ssl=context, max_size=None, ping_interval=None,
+                     subprotocols=["chat", "v1.json"], select_subprotocol=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        print(f"PORT {port}", flush=True)
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

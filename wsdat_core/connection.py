@@ -1,0 +1,330 @@
+"""The network: open a WebSocket client connection and hand what arrives to the DAT in batches.
+
+This is the only module that touches trio-websocket. :class:`Link` subclasses its ``WebSocketConnection`` (tested
+against the 0.12 series, pinned in ``pyproject.toml``) to change three things without forking it:
+
+* complete messages, pings and pongs go to a batch instead of the library's memory channel (pings are still answered
+  automatically), so they reach ``onReceivePing`` / ``onReceivePong`` and no task switch happens per message;
+* the batch is handed to the DAT once per network read (one *cook* per read): the transport stream is wrapped so that
+  the events parsed from one read are cooked just before the next read, which also gives backpressure: while the DAT
+  is busy, nothing more is read from the socket;
+* protocol failures, oversized messages and rejected handshakes become :mod:`wsdat_core.errors` types with one clear
+  line each, and a broken frame fails the connection as RFC 6455 7.1.7 says (close frame with the code, then TCP close).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import trio
+import wsproto.utilities
+from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Pong,
+    RejectConnection,
+    TextMessage,
+)
+
+from . import __version__
+from .address import Endpoint
+from .errors import ConnectError, HandshakeRejected, ProtocolError, TLSError, WsdatError
+
+__all__ = [
+    "BINARY",
+    "PING",
+    "PONG",
+    "TEXT",
+    "ConnectOptions",
+    "Link",
+    "make_ssl_context",
+    "open_link",
+]
+
+# Kinds of received event in a batch; a batch is a list of (kind, payload).
+TEXT: Final = 0
+BINARY: Final = 1
+PING: Final = 2
+PONG: Final = 3
+
+Event = tuple[int, Any]
+Sink = Callable[[list[Event]], Awaitable[None]]
+
+#: Bytes asked of the socket per read. Larger reads mean fewer cooks and fewer wakeups under load.
+RECEIVE_BUFFER: Final = 64 * 1024
+USER_AGENT: Final = f"wsdat/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectOptions:
+    """Everything one connection attempt needs, taken from the parameters when the attempt starts."""
+
+    endpoint: Endpoint
+    ssl_context: ssl.SSLContext | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocols: tuple[str, ...] = ()
+    max_message_size: int = 16 * 1024 * 1024
+
+    def handshake_headers(self) -> list[tuple[bytes, bytes]]:
+        """The user's headers plus ``User-Agent`` and ``Origin`` unless the user gave them."""
+        given = {name.lower() for name, _ in self.headers}
+        headers = list(self.headers)
+        if "user-agent" not in given:
+            headers.append(("User-Agent", USER_AGENT))
+        if "origin" not in given:
+            headers.append(("Origin", self.endpoint.origin))
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+def make_ssl_context(cafile: str | None = None, certfile: str | None = None, keyfile: str | None = None,
+                     insecure: bool = False) -> ssl.SSLContext:
+    """A client TLS context: the system trust store (or ``cafile``), host name checks on, optional client certificate.
+
+    ``insecure`` turns certificate and host name checks off. Raises :class:`TLSError` when a file cannot be used.
+    """
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+        if certfile:
+            context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSError(f"cannot load TLS files (cafile={cafile!r}, certfile={certfile!r}): {exc}") from exc
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _CookingStream(trio.abc.Stream):
+    """The transport stream, with the batch of the previous read cooked before each new read."""
+
+    def __init__(self, inner: trio.abc.Stream, link: Link) -> None:
+        self._inner = inner
+        self._link = link
+        self.bytes_in = 0
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if self._link.batch:
+            await self._link.flush()
+        data = await self._inner.receive_some(max_bytes)
+        self.bytes_in += len(data)
+        return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class Link(WebSocketConnection):
+    """A trio-websocket client connection that delivers messages, pings and pongs to a DAT in batches."""
+
+    def __init__(self, stream: trio.abc.Stream, options: ConnectOptions, sink: Sink) -> None:
+        self.batch: list[Event] = []
+        self.sink = sink
+        self.fault: WsdatError | None = None
+        self.ready = trio.Event()
+        self.finished = trio.Event()
+        self.cooking_stream = _CookingStream(stream, self)
+        endpoint = options.endpoint
+        super().__init__(
+            self.cooking_stream,
+            WSConnection(ConnectionType.CLIENT),
+            host=endpoint.host_header,
+            path=endpoint.resource,
+            client_subprotocols=list(options.subprotocols),
+            client_extra_headers=options.handshake_headers(),
+            max_message_size=options.max_message_size,
+            receive_buffer_size=RECEIVE_BUFFER,
+        )
+
+    # -- delivery ---------------------------------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Cook the pending batch; whatever the sink did not get to (cancellation) stays pending."""
+        batch, self.batch = self.batch, []
+        try:
+            await self.sink(batch)
+        finally:
+            if batch:
+                self.batch[:0] = batch
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes read from the network, WebSocket framing included."""
+        return self.cooking_stream.bytes_in
+
+    # -- trio-websocket event handlers ------------------------------------------------------------------------------
+    async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:
+        await super()._handle_accept_connection_event(event)
+        self.ready.set()
+
+    async def _handle_reject_connection_event(self, event: RejectConnection) -> None:
+        # Fail at once on the status line: waiting for a body that may never end would turn a clear refusal into a
+        # connect timeout.
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in event.headers}
+        status = event.status_code
+        detail = f"; Location: {headers['location']}" if 300 <= status < 400 and "location" in headers else ""
+        raise HandshakeRejected(status, f"server refused the WebSocket upgrade with HTTP {status}{detail}")
+
+    async def _handle_message_event(self, event: TextMessage | BytesMessage) -> None:
+        data: Any = event.data
+        size = self._message_size + len(data)
+        if size > self._max_message_size:
+            await self._refuse_oversized(size)
+            return
+        if not event.message_finished:
+            self._message_size = size
+            self._message_parts.append(data)
+            return
+        kind = TEXT if isinstance(event, TextMessage) else BINARY
+        if self._message_parts:
+            self._message_parts.append(data)
+            parts: Any = self._message_parts
+            data = "".join(parts) if kind == TEXT else b"".join(parts)
+            self._message_parts = []
+            self._message_size = 0
+        elif kind == BINARY and not isinstance(data, bytes):
+            data = bytes(data)
+        self.batch.append((kind, data))
+
+    async def _refuse_oversized(self, size: int) -> None:
+        reason = f"message of at least {size} bytes exceeds maxmessagesize {self._max_message_size}"
+        self.fault = ProtocolError(f"{reason}; closed with 1009")
+        self._message_parts = []
+        self._message_size = 0
+        self._close_reason = CloseReason(1009, reason)
+        self._reader_running = False
+        with contextlib.suppress(ConnectionClosed):
+            await self._send(CloseConnection(code=1009, reason=reason))
+
+    async def _handle_ping_event(self, event: Ping) -> None:
+        self.batch.append((PING, bytes(event.payload)))
+        await super()._handle_ping_event(event)
+
+    async def _handle_pong_event(self, event: Pong) -> None:
+        self.batch.append((PONG, bytes(event.payload)))
+        await super()._handle_pong_event(event)
+
+    async def _handle_close_connection_event(self, event: CloseConnection) -> None:
+        if self._wsproto.state is not ConnectionState.OPEN:
+            await super()._handle_close_connection_event(event)
+            return
+        # A close event while still OPEN did not come from a close frame: wsproto reports a frame it could not parse
+        # this way. Fail the connection: tell the peer why, then drop TCP (RFC 6455 7.1.7).
+        self.fault = ProtocolError(f"protocol error: {event.reason} (closed with {event.code})")
+        self._close_reason = CloseReason(event.code, event.reason)
+        with contextlib.suppress(ConnectionClosed):
+            await self._send(CloseConnection(code=event.code, reason=event.reason))
+        await self._close_stream()
+        self._close_handshake.set()
+
+    async def _send(self, event: Any) -> None:
+        try:
+            await super()._send(event)
+        except wsproto.utilities.LocalProtocolError:
+            # wsproto refuses to send in this state (closing or closed): the same as a closed connection for callers.
+            raise ConnectionClosed(self._close_reason) from None
+
+    # -- sending ----------------------------------------------------------------------------------------------------
+    async def send_ping(self, payload: bytes) -> None:
+        """Send a ping without waiting for its pong (the pong arrives as a ``PONG`` event)."""
+        if self._close_reason:
+            raise ConnectionClosed(self._close_reason)
+        await self._send(Ping(payload=payload))
+
+    # -- running ----------------------------------------------------------------------------------------------------
+    async def serve(self) -> None:
+        """Run trio-websocket's reader; any failure becomes :attr:`fault`, never an exception in the nursery."""
+        try:
+            await self._reader_task()
+        except WsdatError as exc:
+            self.fault = exc
+        except wsproto.utilities.RemoteProtocolError as exc:
+            self.fault = ConnectError(f"invalid handshake response from server: {exc}")
+        except Exception as exc:
+            self.fault = ConnectError(f"connection failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._reader_running = False
+            self.ready.set()
+            self.finished.set()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_handshake.is_set() and self._close_reason is None
+
+    async def say_goodbye(self, code: int, reason: str) -> None:
+        """Send a close frame without waiting for the answer (used when the DAT is being cancelled)."""
+        if self._close_reason is None:
+            self._close_reason = CloseReason(code, reason)
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(CloseConnection(code=code, reason=reason))
+
+    async def abort(self) -> None:
+        """Drop the TCP connection without a close handshake."""
+        await self._close_stream()
+
+
+def _describe_os_error(exc: OSError, endpoint: Endpoint) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host {endpoint.host!r}: {exc.strerror or exc}"
+    causes = [exc]
+    if isinstance(exc.__cause__, BaseExceptionGroup):
+        causes = [e for e in exc.__cause__.exceptions if isinstance(e, OSError)] or causes
+    if all(isinstance(e, ConnectionRefusedError) for e in causes):
+        return f"connection refused by {endpoint.netloc}"
+    reason = "; ".join(sorted({c.strerror or str(c) for c in causes}))
+    return f"cannot connect to {endpoint.netloc}: {reason}"
+
+
+def _describe_tls_error(exc: BaseException, endpoint: Endpoint) -> str:
+    cause = exc.__cause__ or exc.__context__ or exc
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed for {endpoint.host}: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS handshake with {endpoint.netloc} failed: {cause.reason or cause}"
+    return f"TLS handshake with {endpoint.netloc} failed: the server closed the connection"
+
+
+async def open_link(nursery: trio.Nursery, options: ConnectOptions, sink: Sink) -> Link:
+    """Connect (TCP, TLS, WebSocket handshake) and return an open :class:`Link` whose reader runs in ``nursery``.
+
+    The caller bounds the time (``trio.fail_after``). Raises :class:`ConnectError` (or a subclass) on failure.
+    """
+    endpoint = options.endpoint
+    try:
+        tcp = await trio.open_tcp_stream(endpoint.host, endpoint.port)
+    except OSError as exc:
+        raise ConnectError(_describe_os_error(exc, endpoint)) from exc
+    stream: trio.abc.Stream = tcp
+    try:
+        if options.ssl_context is not None:
+            tls = trio.SSLStream(tcp, options.ssl_context, server_hostname=endpoint.host, https_compatible=True)
+            stream = tls
+            try:
+                await tls.do_handshake()
+            except trio.BrokenResourceError as exc:
+                raise TLSError(_describe_tls_error(exc, endpoint)) from exc
+        link = Link(stream, options, sink)
+        nursery.start_soon(link.serve)
+        await link.ready.wait()
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(stream)
+        raise
+    if not link.is_open:
+        await link.abort()
+        raise link.fault or ConnectError("the server closed the connection during the WebSocket handshake")
+    return link

@@ -1,0 +1,516 @@
+"""The live WebSocket DAT: parameters, table, info channels and callbacks tied to a connection under trio.
+
+::
+
+    dat = WebSocketDAT(netaddress="ws://localhost:8765/feed", maxlines=500, callbacks=["callbacks.py"])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(dat.run)   # returns after the first connect attempt has finished, either way
+        dat.sendText("hello")          # non-blocking, callable from sync hooks too
+
+Everything the DAT starts lives in the nursery of :meth:`WebSocketDAT.run`: the connection's reader and sender, and
+``async`` hooks. Cancelling that nursery stops it all; the connection is told ``1001 going away`` on the way out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Final, TypeVar
+
+import outcome
+import trio
+from trio_websocket import ConnectionClosed
+
+from .callbacks import CallbackHost, PendingCall
+from .connection import BINARY, PING, PONG, TEXT, ConnectOptions, Event, Link, make_ssl_context, open_link
+from .console import enable_text_console_from_env, log
+from .errors import ConnectError
+from .info import Clock, Info
+from .params import SPECS, Parameters
+from .table import MessageTable
+
+__all__ = ["WebSocketDAT", "open_dat"]
+
+T = TypeVar("T")
+
+#: How long a polite close (close frame, wait for the server's) may take before TCP is dropped.
+CLOSE_TIMEOUT: Final = 2.0
+#: Most ``async def`` hook calls running at once per DAT; beyond it the DAT stops reading (backpressure).
+ASYNC_HOOK_LIMIT: Final = 16
+
+_CONTROL_PAYLOAD_MAX: Final = 125
+_NORMAL_CLOSE_CODES: Final = (1000, 1001)
+_CONNECTION_PARAMS: Final = tuple(name for name, spec in SPECS.items() if spec.reconnects)
+_HOST_PARAMS: Final = ("callbacks", "executeloc", "fromop")
+_names = itertools.count(1)
+
+# Outcomes of one connection, deciding what the supervisor does next.
+_CHANGED: Final = "changed"  # parameters changed: act on them at once
+_ENDED: Final = "ended"  # the connection ended or failed
+
+
+async def _race(*functions: Callable[[], Awaitable[Any]]) -> tuple[int, Any]:
+    """Run ``functions`` concurrently; return ``(index, result)`` of the first to finish and cancel the others.
+
+    An exception of the first finisher is raised as it is, not wrapped in an exception group.
+    """
+    first: list[tuple[int, outcome.Outcome[Any]]] = []
+    async with trio.open_nursery() as nursery:
+        for index, function in enumerate(functions):
+            async def run(index: int = index, function: Callable[[], Awaitable[Any]] = function) -> None:
+                result = await outcome.acapture(function)
+                if not first:
+                    first.append((index, result))
+                    nursery.cancel_scope.cancel()
+            nursery.start_soon(run)
+    index, result = first[0]
+    return index, result.unwrap()
+
+
+def _close_description(code: int, reason: str | None) -> str:
+    try:
+        from wsproto.frame_protocol import CloseReason as Codes
+
+        name = Codes(code).name
+    except ValueError:
+        name = "application code" if 3000 <= code <= 4999 else "unknown code"
+    return f"{code} {name}" + (f": {reason}" if reason else "")
+
+
+class WebSocketDAT:
+    """TouchDesigner's WebSocket DAT: connects to a WebSocket server, keeps received messages in a FIFO table, runs
+    callbacks for every event and exposes info channels.
+
+    Parameters are keyword arguments with TD's names (see :mod:`wsdat_core.params`) and live in :attr:`par`.
+    ``namespace`` maps names to objects ``fromop`` may name (a service passes its other DATs).
+    """
+
+    def __init__(self, name: str | None = None, *, clock: Clock | None = None,
+                 namespace: Mapping[str, object] | None = None, async_hook_limit: int = ASYNC_HOOK_LIMIT,
+                 **params: Any) -> None:
+        enable_text_console_from_env()
+        self.name = name or f"websocket{next(_names)}"
+        self.par = Parameters(**params)
+        self.table = MessageTable(maxlines=self.par.maxlines, clamp=self.par.clamp, bytes=self.par.bytes)
+        self.info = Info(clock or Clock(), shape=lambda: (self.table.numRows, self.table.numCols))
+        self.storage: dict[str, Any] = {}
+        self.host = CallbackHost(self, self._hook_failed, namespace)
+        self.host.configure(self.par.callbacks, self.par.executeloc, self.par.fromop)
+        self.par.subscribe(self._on_par_change)
+        self.par.add_check(self._load_callbacks)
+        self._nursery: trio.Nursery | None = None
+        self._changed = trio.Event()
+        self._link: Link | None = None
+        self._send_channel: trio.MemorySendChannel[Event] | None = None
+        self._hook_slots = trio.Semaphore(async_hook_limit)
+        self._received_before = 0  # bytes received on earlier connections
+        self._in_monitor = False
+        self._send_refused_warned = False
+        self._send_full_warned = False
+
+    def __repr__(self) -> str:
+        return f"<WebSocketDAT {self.name} {self.par.endpoint.url} state={self.info.state} rows={self.table.numRows}>"
+
+    # -- parameters -------------------------------------------------------------------------------------------------
+    def _load_callbacks(self, values: Mapping[str, Any], changed: frozenset[str]) -> None:
+        # Runs before a change is committed: a bad plugin reference raises from the assignment and leaves both the
+        # parameters and the running callbacks as they were.
+        if changed.intersection(_HOST_PARAMS):
+            self.host.configure(values["callbacks"], values["executeloc"], values["fromop"])
+
+    def _on_par_change(self, name: str, old: Any, new: Any) -> None:
+        if name == "maxlines":
+            self.table.maxlines = new
+        elif name == "clamp":
+            self.table.clamp = new
+        elif name == "bytes":
+            self.table.bytes = new
+        elif name == "clear":
+            self.table.clear()
+        elif name == "active" or name in _CONNECTION_PARAMS:
+            self._changed.set()
+
+    # -- TouchDesigner's DAT API: table access ------------------------------------------------------------------------
+    @property
+    def numRows(self) -> int:
+        return self.table.numRows
+
+    @property
+    def numCols(self) -> int:
+        return self.table.numCols
+
+    def __getitem__(self, key: tuple[int, int | str]) -> str:
+        return self.table[key]
+
+    def row(self, index: int) -> list[str]:
+        return self.table.row(index)
+
+    def col(self, name: int | str) -> list[str]:
+        return self.table.col(name)
+
+    def rows(self) -> list[list[str]]:
+        return self.table.rows()
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return iter(self.table)
+
+    @property
+    def text(self) -> str:
+        return self.table.text
+
+    def clear(self) -> None:
+        """Delete all rows except the heading (the same as ``par.clear.pulse()``)."""
+        self.par.clear.pulse()
+
+    # -- operator storage -----------------------------------------------------------------------------------------
+    def store(self, key: str, value: T) -> T:
+        """Keep ``value`` under ``key`` (TD's operator storage); returns ``value``."""
+        self.storage[key] = value
+        return value
+
+    def fetch(self, key: str, default: Any = ..., storeDefault: bool = False) -> Any:
+        """The value stored under ``key``; ``default`` when missing (``KeyError`` without a default)."""
+        try:
+            return self.storage[key]
+        except KeyError:
+            if default is ...:
+                raise KeyError(f"{self.name}: nothing stored under {key!r}") from None
+            if storeDefault:
+                self.storage[key] = default
+            return default
+
+    def unstore(self, key: str) -> None:
+        self.storage.pop(key, None)
+
+    # -- monitor messages -----------------------------------------------------------------------------------------
+    def monitor(self, message: str, level: int = logging.INFO) -> None:
+        """A status line: to the ``wsdat`` logger (the text console) and to ``onMonitorMessage``."""
+        log.log(level, "%s: %s", self.name, message)
+        self._deliver_monitor(message)
+
+    def _deliver_monitor(self, message: str) -> None:
+        if self._in_monitor:  # a monitor line raised inside onMonitorMessage is only logged
+            return
+        self._in_monitor = True
+        try:
+            pending = self.host.call("onMonitorMessage", message=message)
+        finally:
+            self._in_monitor = False
+        for call in pending:
+            self._spawn_nowait(call)
+
+    def _error(self, message: str) -> None:
+        self.info.errors += 1
+        self.monitor(message, logging.ERROR)
+
+    def _warn(self, message: str) -> None:
+        self.info.warnings += 1
+        self.monitor(message, logging.WARNING)
+
+    def _hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
+        self.info.errors += 1
+        message = f"callback {hook} of {plugin} raised {type(exc).__name__}: {exc}"
+        log.error("%s: %s", self.name, message, exc_info=exc)
+        if hook != "onMonitorMessage":
+            self._deliver_monitor(message)
+
+    # -- async hooks ----------------------------------------------------------------------------------------------
+    async def _run_async_hook(self, call: PendingCall) -> None:
+        try:
+            await call.run()
+        finally:
+            self._hook_slots.release()
+
+    async def _start_async(self, pending: list[PendingCall]) -> None:
+        nursery = self._nursery
+        for call in pending:
+            if nursery is None:
+                log.warning("%s: %s of %s not run: the DAT is not running", self.name, call.hook, call.plugin_name)
+                continue
+            await self._hook_slots.acquire()  # backpressure: wait for a free slot
+            nursery.start_soon(self._run_async_hook, call)
+
+    def _spawn_nowait(self, call: PendingCall) -> None:
+        if self._nursery is None:
+            log.debug("%s: async %s not run: the DAT is not running", self.name, call.hook)
+            return
+        try:
+            self._hook_slots.acquire_nowait()
+        except trio.WouldBlock:
+            self.info.warnings += 1
+            log.warning("%s: async %s of %s skipped: all %d hook slots busy", self.name, call.hook,
+                        call.plugin_name, self._hook_slots.max_value)
+            return
+        self._nursery.start_soon(self._run_async_hook, call)
+
+    async def _call_hook(self, hook: str) -> None:
+        await self._start_async(self.host.call(hook))
+
+    # -- receiving: one cook per network read ---------------------------------------------------------------------
+    async def _cook(self, batch: list[Event]) -> None:
+        if not self.par.active:  # TD: while Active is off, data sent to the port is lost
+            batch.clear()
+            return
+        info, table, host = self.info, self.table, self.host
+        started = info.begin_cook()
+        done = 0
+        try:
+            for kind, payload in batch:
+                done += 1
+                if kind == TEXT:
+                    info.messages_received += 1
+                    pending = host.call("onReceiveText", rowIndex=table.append(payload), message=payload)
+                elif kind == BINARY:
+                    info.messages_received += 1
+                    if self.par.binaryrows:
+                        table.append(payload)
+                    pending = host.call("onReceiveBinary", contents=payload)
+                elif kind == PING:
+                    pending = host.call("onReceivePing", contents=payload)
+                else:
+                    pending = host.call("onReceivePong", contents=payload)
+                if pending:
+                    await self._start_async(pending)
+        finally:
+            del batch[:done]
+            if self._link is not None:
+                info.bytes_received = self._received_before + self._link.bytes_received
+            info.end_cook(started)
+
+    # -- sending --------------------------------------------------------------------------------------------------
+    def _enqueue(self, what: str, kind: int, payload: str | bytes, size: int) -> int:
+        channel = self._send_channel
+        if channel is None:
+            if not self._send_refused_warned:
+                self._send_refused_warned = True
+                self._warn(f"{what}: not connected, nothing sent (further refusals until connected are not reported)")
+            return -1
+        try:
+            channel.send_nowait((kind, payload))
+        except trio.WouldBlock:
+            if not self._send_full_warned:
+                self._send_full_warned = True
+                self._warn(f"{what}: send queue full ({self.par.sendqueuesize} messages waiting), message refused")
+            return -1
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return -1
+        return size
+
+    def sendText(self, *parts: Any) -> int:
+        """Queue a text message made of ``parts`` joined without separator; returns its UTF-8 size, or -1."""
+        text = "".join(part if isinstance(part, str) else str(part) for part in parts)
+        return self._enqueue("sendText", TEXT, text, len(text.encode("utf-8", "surrogatepass")))
+
+    def sendBinary(self, contents: bytes | bytearray | memoryview) -> int:
+        """Queue a binary message; returns its size in bytes, or -1."""
+        data = _as_bytes("sendBinary", contents, allow_text=False)
+        return self._enqueue("sendBinary", BINARY, data, len(data))
+
+    def sendPing(self, contents: bytes | bytearray | memoryview | str = b"") -> int:
+        """Queue a ping (at most 125 bytes); its pong arrives at ``onReceivePong``. Returns the payload size, or -1."""
+        data = _as_bytes("sendPing", contents, allow_text=True, limit=_CONTROL_PAYLOAD_MAX)
+        return self._enqueue("sendPing", PING, data, len(data))
+
+    def sendPong(self, contents: bytes | bytearray | memoryview | str = b"") -> int:
+        """Queue an unsolicited pong (at most 125 bytes). Returns the payload size, or -1."""
+        data = _as_bytes("sendPong", contents, allow_text=True, limit=_CONTROL_PAYLOAD_MAX)
+        return self._enqueue("sendPong", PONG, data, len(data))
+
+    async def _send_loop(self, link: Link, queue: trio.MemoryReceiveChannel[Event]) -> None:
+        info = self.info
+        async with queue:
+            async for kind, payload in queue:
+                try:
+                    if kind in (TEXT, BINARY):
+                        await link.send_message(payload)
+                        info.messages_sent += 1
+                    elif kind == PING:
+                        await link.send_ping(payload)
+                    else:
+                        await link.pong(payload)
+                except ConnectionClosed:
+                    left = 1 + queue.statistics().current_buffer_used
+                    self._warn(f"{left} queued message(s) not sent: the connection closed")
+                    return
+                info.bytes_sent += len(payload)
+                if self._send_full_warned and not queue.statistics().current_buffer_used:
+                    self._send_full_warned = False
+
+    # -- running --------------------------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.info.state == "open"
+
+    def _set_state(self, state: str) -> None:
+        self.info.state = state
+
+    def _connect_options(self) -> ConnectOptions:
+        par = self.par
+        endpoint = par.endpoint
+        context = None
+        if endpoint.secure:
+            context = make_ssl_context(par.cafile, par.certfile, par.keyfile, par.insecure)
+        return ConnectOptions(endpoint, context, par.headers, par.subprotocols, par.maxmessagesize)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the DAT until cancelled: connect, receive, call hooks, send; reconnect when parameters change.
+
+        Use as ``await nursery.start(dat.run)``, which returns after the first connect attempt finished (connected or
+        failed), or at once while ``active`` is off.
+        """
+        if self._nursery is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        self.info.clock.restart()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self._supervise(task_status)
+        finally:
+            self._nursery = None
+            self._set_state("closed")
+
+    def stop(self) -> None:
+        """Stop :meth:`run` (closes the connection with 1001 going away)."""
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    async def _supervise(self, task_status: trio.TaskStatus[None]) -> None:
+        started = False
+
+        def mark_started() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
+        while True:
+            self._changed = trio.Event()
+            if self.par.active:
+                outcome_ = await self._connect_and_serve(mark_started)
+                if outcome_ == _CHANGED:
+                    continue
+            else:
+                self._set_state("closed")
+            mark_started()
+            await self._changed.wait()
+
+    async def _connect_and_serve(self, mark_started: Callable[[], None]) -> str:
+        changed = self._changed
+        endpoint = self.par.endpoint
+        timeout_ms = self.par.timeout
+        self._set_state("connecting")
+        self.monitor(f"connecting to {endpoint.url}")
+        async with trio.open_nursery() as nursery:
+            try:
+                options = self._connect_options()
+                with trio.fail_after(timeout_ms / 1000):
+                    which, link = await _race(lambda: open_link(nursery, options, self._cook), changed.wait)
+            except trio.TooSlowError:
+                self._error(f"connect to {endpoint.url} timed out after {timeout_ms} ms")
+                link = None
+            except ConnectError as exc:
+                self._error(f"cannot connect to {endpoint.url}: {exc}")
+                link = None
+            if link is None or which == 1:
+                nursery.cancel_scope.cancel()
+                self._set_state("closed")
+                return _CHANGED if link is not None else _ENDED
+            return await self._serve(nursery, link, options, mark_started)
+        return _ENDED  # pragma: no cover - the nursery above always returns
+
+    async def _serve(self, nursery: trio.Nursery, link: Link, options: ConnectOptions,
+                     mark_started: Callable[[], None]) -> str:
+        send, receive = trio.open_memory_channel[Event](self.par.sendqueuesize)
+        self._link = link
+        self._send_channel = send
+        self._send_refused_warned = False
+        self.info.connects += 1
+        self._set_state("open")
+        protocol = f" (subprotocol {link.subprotocol})" if link.subprotocol else ""
+        self.monitor(f"connected to {options.endpoint.url}{protocol}")
+        if self.par.insecure and options.ssl_context is not None:
+            self._warn("TLS certificate and host name checks are OFF (insecure)")
+        nursery.start_soon(self._send_loop, link, receive)
+        deliberate = False
+        try:
+            await self._call_hook("onConnect")
+            mark_started()
+            which, _ = await _race(link.finished.wait, self._changed.wait)
+            deliberate = which == 1
+            if deliberate:
+                self._set_state("closing")
+                with trio.move_on_after(CLOSE_TIMEOUT):
+                    await link.aclose(1000, "closed by wsdat")
+            if link.batch:  # events parsed after the last read (e.g. before an oversized message)
+                await link.flush()
+        finally:
+            self._send_channel = None
+            send.close()
+            with trio.CancelScope(shield=True):
+                if not link.finished.is_set():  # cancelled: the reader is gone, so say goodbye without waiting
+                    with trio.move_on_after(CLOSE_TIMEOUT / 2):
+                        await link.say_goodbye(1001, "going away")
+                await link.abort()  # the client side must close its socket itself
+            nursery.cancel_scope.cancel()
+            self._received_before += link.bytes_received
+            self.info.bytes_received = self._received_before
+            self._link = None
+            self._report_close(link, deliberate)
+            self.info.disconnects += 1
+            self._set_state("closed")
+            self._spawn_all(self.host.call("onDisconnect"))
+        return _CHANGED if deliberate else _ENDED
+
+    def _spawn_all(self, pending: list[PendingCall]) -> None:
+        for call in pending:
+            self._spawn_nowait(call)
+
+    def _report_close(self, link: Link, deliberate: bool) -> None:
+        reason = link.closed
+        if link.fault is not None:
+            self._error(f"disconnected: {link.fault}")
+        elif deliberate:
+            self.monitor("disconnected: closed by wsdat (parameters changed)")
+        elif reason is None or reason.code in _NORMAL_CLOSE_CODES:
+            detail = _close_description(reason.code, reason.reason) if reason else "no close code"
+            self.monitor(f"disconnected: the server closed the connection ({detail})")
+        elif reason.code == 1006:
+            self._error("disconnected: connection lost without a close frame (1006 abnormal closure)")
+        else:
+            self._error(f"disconnected: the server closed the connection with {_close_description(*_code(reason))}")
+
+
+def _code(reason: Any) -> tuple[int, str | None]:
+    return reason.code, reason.reason
+
+
+def _as_bytes(what: str, contents: object, *, allow_text: bool, limit: float = math.inf) -> bytes:
+    if isinstance(contents, str) and allow_text:
+        data = contents.encode("utf-8")
+    elif isinstance(contents, (bytes, bytearray, memoryview)):
+        data = bytes(contents)
+    else:
+        kinds = "bytes, bytearray, memoryview or str" if allow_text else "bytes, bytearray or memoryview (use sendText)"
+        raise TypeError(f"{what}: contents must be {kinds}, not {type(contents).__name__}")
+    if len(data) > limit:
+        raise ValueError(f"{what}: contents of {len(data)} bytes; control frames carry at most {int(limit)} bytes "
+                         "(RFC 6455 5.5)")
+    return data
+
+
+@asynccontextmanager
+async def open_dat(name: str | None = None, **params: Any) -> AsyncIterator[WebSocketDAT]:
+    """A running DAT that owns its nursery: ``async with open_dat(netaddress=...) as dat:``.
+
+    Entering returns after the first connect attempt finished; leaving stops the DAT.
+    """
+    dat = WebSocketDAT(name, **params)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(dat.run)
+        try:
+            yield dat
+        finally:
+            nursery.cancel_scope.cancel()
