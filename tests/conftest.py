@@ -45,6 +45,12 @@ class RunningServer:
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}/"
 
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
 
 def start_independent_server(*args: str, scheme: str = "ws") -> RunningServer:
     process = subprocess.Popen([sys.executable, "-u", str(SERVERS / "independent_server.py"), *args],
@@ -62,8 +68,21 @@ def independent_server() -> Iterator[RunningServer]:
     """A `websockets` (asyncio) server in a subprocess: an implementation independent of trio-websocket."""
     server = start_independent_server()
     yield server
-    server.process.terminate()
-    server.process.wait(5)
+    server.stop()
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., RunningServer]]:
+    """``start_server(*args, scheme=...)``: an independent server with extra arguments, stopped after the test."""
+    started: list[RunningServer] = []
+
+    def start(*args: str, scheme: str = "ws") -> RunningServer:
+        started.append(start_independent_server(*args, scheme=scheme))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @dataclass
@@ -91,3 +110,16 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
     client.cert_chain_pems[0].write_to_path(certfile)
     client.private_key_pem.write_to_path(keyfile)
     return TLSFiles(ca, cafile, server_context, certfile, keyfile)
+
+
+@pytest.fixture
+async def silent_server(nursery: trio.Nursery) -> int:
+    """A TCP server on loopback that accepts connections and never says a word; returns its port."""
+
+    async def never_answer(stream: trio.SocketStream) -> None:
+        async with stream:
+            await trio.sleep_forever()
+
+    listeners = await nursery.start(functools.partial(trio.serve_tcp, never_answer, 0, host="127.0.0.1"))
+    port: int = listeners[0].socket.getsockname()[1]
+    return port

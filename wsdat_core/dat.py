@@ -35,6 +35,7 @@ from .table import MessageTable
 __all__ = ["WebSocketDAT", "open_dat"]
 
 T = TypeVar("T")
+_Outgoing = tuple[int, Any, int]  # (kind, payload, payload size in bytes)
 
 #: How long a polite close (close frame, wait for the server's) may take before TCP is dropped.
 CLOSE_TIMEOUT: Final = 2.0
@@ -104,7 +105,7 @@ class WebSocketDAT:
         self._nursery: trio.Nursery | None = None
         self._changed = trio.Event()
         self._link: Link | None = None
-        self._send_channel: trio.MemorySendChannel[Event] | None = None
+        self._send_channel: trio.MemorySendChannel[_Outgoing] | None = None
         self._hook_slots = trio.Semaphore(async_hook_limit)
         self._received_before = 0  # bytes received on earlier connections
         self._in_monitor = False
@@ -289,7 +290,7 @@ class WebSocketDAT:
                 self._warn(f"{what}: not connected, nothing sent (further refusals until connected are not reported)")
             return -1
         try:
-            channel.send_nowait((kind, payload))
+            channel.send_nowait((kind, payload, size))
         except trio.WouldBlock:
             if not self._send_full_warned:
                 self._send_full_warned = True
@@ -319,10 +320,10 @@ class WebSocketDAT:
         data = _as_bytes("sendPong", contents, allow_text=True, limit=_CONTROL_PAYLOAD_MAX)
         return self._enqueue("sendPong", PONG, data, len(data))
 
-    async def _send_loop(self, link: Link, queue: trio.MemoryReceiveChannel[Event]) -> None:
+    async def _send_loop(self, link: Link, queue: trio.MemoryReceiveChannel[_Outgoing]) -> None:
         info = self.info
         async with queue:
-            async for kind, payload in queue:
+            async for kind, payload, size in queue:
                 try:
                     if kind in (TEXT, BINARY):
                         await link.send_message(payload)
@@ -335,7 +336,7 @@ class WebSocketDAT:
                     left = 1 + queue.statistics().current_buffer_used
                     self._warn(f"{left} queued message(s) not sent: the connection closed")
                     return
-                info.bytes_sent += len(payload)
+                info.bytes_sent += size
                 if self._send_full_warned and not queue.statistics().current_buffer_used:
                     self._send_full_warned = False
 
@@ -423,7 +424,7 @@ class WebSocketDAT:
 
     async def _serve(self, nursery: trio.Nursery, link: Link, options: ConnectOptions,
                      mark_started: Callable[[], None]) -> str:
-        send, receive = trio.open_memory_channel[Event](self.par.sendqueuesize)
+        send, receive = trio.open_memory_channel[_Outgoing](self.par.sendqueuesize)
         self._link = link
         self._send_channel = send
         self._send_refused_warned = False

@@ -56,8 +56,7 @@ async def main() -> None:
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
-    async with serve(handle, "127.0.0.1", 0, ssl=context, max_size=None, ping_interval=None,
-                     subprotocols=["chat", "v1.json"], select_subprotocol=None) as server:
+    async with serve(handle, "127.0.0.1", 0, ssl=context, max_size=None, ping_interval=None) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"PORT {port}", flush=True)
         await asyncio.Future()

@@ -1,0 +1,81 @@
+"""Sending: sendText/sendBinary/sendPing/sendPong, order, return values, the bounded queue."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from wsdat_core import WebSocketDAT
+from wsdat_core.testing import ScriptedServer, wait_until
+
+
+async def test_send_text_joins_parts_and_returns_utf8_size(ws_server: ScriptedServer, dat_factory) -> None:
+    dat = await dat_factory()
+    assert dat.sendText("a", "é", 3) == 4
+    assert dat.sendBinary(b"\x00\x01") == 2
+    assert dat.sendBinary(bytearray(b"xyz")) == 3
+    await ws_server.wait_received(3)
+    assert ws_server.received == ["aé3", b"\x00\x01", b"xyz"]
+    await wait_until(lambda: dat.info.messages_sent == 3)
+    assert dat.info.bytes_sent == 4 + 2 + 3
+
+
+async def test_sends_keep_their_order(ws_server: ScriptedServer, dat_factory) -> None:
+    dat = await dat_factory(sendqueuesize=1000)
+    for i in range(500):
+        assert dat.sendText(f"m{i}") > 0
+    await ws_server.wait_received(500)
+    assert ws_server.received == [f"m{i}" for i in range(500)]
+
+
+async def test_send_when_not_connected_returns_minus_one_with_a_monitor_message() -> None:
+    seen: list[str] = []
+
+    class Monitor:
+        def onMonitorMessage(self, message: str) -> None:
+            seen.append(message)
+
+    dat = WebSocketDAT(callbacks=[Monitor()], active=False)
+    assert dat.sendText("x") == -1
+    assert dat.sendBinary(b"x") == -1
+    assert dat.sendPing() == -1
+    assert dat.sendPong(b"p") == -1
+    assert any("sendText: not connected" in m for m in seen)
+    assert dat.info.warnings == 1  # one warning per disconnected spell, not one per call
+
+
+async def test_full_send_queue_refuses_and_warns_never_grows(ws_server: ScriptedServer, dat_factory) -> None:
+    dat = await dat_factory(sendqueuesize=3)
+    # No checkpoint between the calls: the sender task cannot drain the queue meanwhile.
+    results = [dat.sendText(f"m{i}") for i in range(10)]
+    # three wait in the queue; the sender task, idle until now, may already hold one more
+    accepted = results.index(-1)
+    assert accepted in (3, 4)
+    assert results == [2] * accepted + [-1] * (10 - accepted)
+    assert dat.info.warnings == 1
+    await ws_server.wait_received(accepted)
+    await trio.sleep(0.05)
+    assert ws_server.received == [f"m{i}" for i in range(accepted)]
+    # once drained, sending works again
+    assert dat.sendText("again") == 5
+    await ws_server.wait_received(accepted + 1)
+
+
+async def test_send_pong_and_ping_payload_limits(ws_server: ScriptedServer, dat_factory) -> None:
+    dat = await dat_factory()
+    assert dat.sendPong("hi") == 2
+    with pytest.raises(ValueError, match="at most 125 bytes"):
+        dat.sendPing(b"x" * 126)
+    with pytest.raises(TypeError, match="use sendText"):
+        dat.sendBinary("text")  # type: ignore[arg-type]
+
+
+async def test_hook_echo_through_send_text_from_inside_a_hook(ws_server: ScriptedServer, dat_factory) -> None:
+    class Echo:
+        def onReceiveText(self, dat: WebSocketDAT, message: str) -> None:
+            dat.sendText("re: ", message)
+
+    await dat_factory(callbacks=[Echo()])
+    await ws_server.send_text("one", "two")
+    await ws_server.wait_received(2)
+    assert ws_server.received == ["re: one", "re: two"]
