@@ -24,10 +24,11 @@ import outcome
 import trio
 from trio_websocket import ConnectionClosed
 
+from .backoff import Backoff
 from .callbacks import CallbackHost, PendingCall
 from .connection import BINARY, PING, PONG, TEXT, ConnectOptions, Event, Link, make_ssl_context, open_link
 from .console import enable_text_console_from_env, log
-from .errors import ConnectError
+from .errors import ConnectError, ProtocolError
 from .info import Clock, Info
 from .params import SPECS, Parameters
 from .table import MessageTable
@@ -46,11 +47,13 @@ _CONTROL_PAYLOAD_MAX: Final = 125
 _NORMAL_CLOSE_CODES: Final = (1000, 1001)
 _CONNECTION_PARAMS: Final = tuple(name for name, spec in SPECS.items() if spec.reconnects)
 _HOST_PARAMS: Final = ("callbacks", "executeloc", "fromop")
+_KEEPALIVE_PARAMS: Final = ("pinginterval", "pingtimeout")
 _names = itertools.count(1)
 
 # Outcomes of one connection, deciding what the supervisor does next.
 _CHANGED: Final = "changed"  # parameters changed: act on them at once
-_ENDED: Final = "ended"  # the connection ended or failed
+_ENDED: Final = "ended"  # the connection ended or failed: the reconnect policy applies
+_FATAL: Final = "fatal"  # failed in a way retrying cannot mend: wait for a parameter change
 
 
 async def _race(*functions: Callable[[], Awaitable[Any]]) -> tuple[int, Any]:
@@ -104,6 +107,8 @@ class WebSocketDAT:
         self.par.add_check(self._load_callbacks)
         self._nursery: trio.Nursery | None = None
         self._changed = trio.Event()
+        self._keepalive_changed = trio.Event()
+        self._backoff = Backoff()
         self._link: Link | None = None
         self._send_channel: trio.MemorySendChannel[_Outgoing] | None = None
         self._hook_slots = trio.Semaphore(async_hook_limit)
@@ -111,6 +116,11 @@ class WebSocketDAT:
         self._in_monitor = False
         self._send_refused_warned = False
         self._send_full_warned = False
+        #: The last error line (a connect failure, a protocol error, a failing hook), for callers such as the CLI.
+        self.last_error = ""
+        #: True while the DAT waits for a parameter change before connecting again: after a failure retrying cannot
+        #: mend (TLS verification, HTTP 4xx), or after a disconnect with ``reconnect`` off.
+        self.stalled = False
 
     def __repr__(self) -> str:
         return f"<WebSocketDAT {self.name} {self.par.endpoint.url} state={self.info.state} rows={self.table.numRows}>"
@@ -133,6 +143,8 @@ class WebSocketDAT:
             self.table.clear()
         elif name == "active" or name in _CONNECTION_PARAMS:
             self._changed.set()
+        elif name in _KEEPALIVE_PARAMS:
+            self._keepalive_changed.set()
 
     # -- TouchDesigner's DAT API: table access ------------------------------------------------------------------------
     @property
@@ -205,6 +217,7 @@ class WebSocketDAT:
 
     def _error(self, message: str) -> None:
         self.info.errors += 1
+        self.last_error = message
         self.monitor(message, logging.ERROR)
 
     def _warn(self, message: str) -> None:
@@ -388,15 +401,38 @@ class WebSocketDAT:
                 task_status.started()
 
         while True:
-            self._changed = trio.Event()
-            if self.par.active:
-                outcome_ = await self._connect_and_serve(mark_started)
-                if outcome_ == _CHANGED:
-                    continue
-            else:
+            self._changed = changed = trio.Event()
+            if not self.par.active:
                 self._set_state("closed")
+                self._backoff.reset()
+                mark_started()
+                await changed.wait()
+                continue
+            result = await self._connect_and_serve(mark_started)
             mark_started()
-            await self._changed.wait()
+            if result == _CHANGED or changed.is_set():
+                self._backoff.reset()
+                continue
+            if result == _FATAL or not self.par.reconnect:
+                if result == _FATAL:
+                    self.monitor("not reconnecting: change the parameters to try again", logging.WARNING)
+                self.stalled = True
+                try:
+                    await changed.wait()
+                finally:
+                    self.stalled = False
+                continue
+            await self._wait_before_reconnect(changed)
+
+    async def _wait_before_reconnect(self, changed: trio.Event) -> None:
+        par, backoff = self.par, self._backoff
+        backoff.first, backoff.factor, backoff.cap = par.reconnectdelay, par.reconnectfactor, par.reconnectmaxdelay
+        delay = backoff.next_delay()
+        self.monitor(f"reconnecting in {delay:.2f} s (attempt {backoff.attempt})")
+        with trio.move_on_after(delay):
+            await changed.wait()
+        if not changed.is_set():
+            self.info.reconnects += 1
 
     async def _connect_and_serve(self, mark_started: Callable[[], None]) -> str:
         changed = self._changed
@@ -411,14 +447,14 @@ class WebSocketDAT:
                     which, link = await _race(lambda: open_link(nursery, options, self._cook), changed.wait)
             except trio.TooSlowError:
                 self._error(f"connect to {endpoint.url} timed out after {timeout_ms} ms")
-                link = None
+                link, result = None, _ENDED
             except ConnectError as exc:
                 self._error(f"cannot connect to {endpoint.url}: {exc}")
-                link = None
+                link, result = None, _FATAL if exc.fatal else _ENDED
             if link is None or which == 1:
                 nursery.cancel_scope.cancel()
                 self._set_state("closed")
-                return _CHANGED if link is not None else _ENDED
+                return _CHANGED if link is not None else result
             return await self._serve(nursery, link, options, mark_started)
         return _ENDED  # pragma: no cover - the nursery above always returns
 
@@ -435,6 +471,8 @@ class WebSocketDAT:
         if self.par.insecure and options.ssl_context is not None:
             self._warn("TLS certificate and host name checks are OFF (insecure)")
         nursery.start_soon(self._send_loop, link, receive)
+        nursery.start_soon(self._keepalive, link)
+        opened_at = trio.current_time()
         deliberate = False
         try:
             await self._call_hook("onConnect")
@@ -460,10 +498,34 @@ class WebSocketDAT:
             self.info.bytes_received = self._received_before
             self._link = None
             self._report_close(link, deliberate)
+            self._backoff.connection_lasted(trio.current_time() - opened_at)
             self.info.disconnects += 1
             self._set_state("closed")
             self._spawn_all(self.host.call("onDisconnect"))
         return _CHANGED if deliberate else _ENDED
+
+    async def _keepalive(self, link: Link) -> None:
+        """Ping every ``pinginterval`` s; a peer silent for ``pingtimeout`` s is dead: drop it (RFC 6455 5.5.2)."""
+        while True:
+            changed = self._keepalive_changed
+            interval, timeout = self.par.pinginterval, self.par.pingtimeout
+            with trio.move_on_after(interval if interval > 0 else math.inf):
+                await changed.wait()
+            if changed.is_set():  # new keepalive settings: start over with them
+                self._keepalive_changed = trio.Event()
+                continue
+            try:
+                if timeout <= 0:
+                    await link.send_ping(b"")
+                    continue
+                with trio.move_on_after(timeout) as waiting:
+                    await link.ping()
+            except ConnectionClosed:
+                return
+            if waiting.cancelled_caught:
+                link.fault = ProtocolError(f"keepalive: no pong within {timeout:g} s, the connection is dead")
+                await link.abort()
+                return
 
     def _spawn_all(self, pending: list[PendingCall]) -> None:
         for call in pending:

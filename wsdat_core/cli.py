@@ -1,0 +1,363 @@
+"""The ``wsdat`` command: watch a feed, send from stdin, run the demo, list plugins, run a service of DATs.
+
+Exit codes: 0 normal end, 1 connection failed for good, 2 bad usage or parameters. Every message is one line on
+stderr; received messages go to stdout (or the live view on a terminal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+import trio
+
+from . import __version__
+from .callbacks import list_plugins
+from .console import LOGGER_NAME
+from .errors import PluginError, WsdatError
+from .output import FORMATS, MessageWriter
+from .params import SPECS
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+SAVE_FORMATS = {".csv": "to_csv", ".tsv": "to_tsv", ".json": "to_json"}
+_POLL = 0.05
+_LIST_PARAMS = {"callbacks", "headers", "subprotocols"}
+# Short, familiar spellings kept beside the parameter names (websocat/wscat users type these).
+_ALIASES = {"executeloc": ["--execute-from"], "headers": ["--header", "-H"], "subprotocols": ["--subprotocol"]}
+
+
+class UsageError(Exception):
+    """Bad command-line usage: one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# ----------------------------------------------------------------------------------------------------- console output
+class _StderrHandler(logging.Handler):
+    """One line per record on the *current* sys.stderr (the live view redirects it above the display)."""
+
+    def __init__(self, verbose: int) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = f"wsdat: {record.getMessage()}"
+            if self.verbose and record.exc_info:
+                line += "\n" + logging.Formatter().formatException(record.exc_info)
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except Exception:  # logging must never take the tool down
+            self.handleError(record)
+
+
+def _setup_console(verbose: int) -> None:
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_StderrHandler(verbose))
+    logger.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG)
+    logger.propagate = False
+
+
+# ------------------------------------------------------------------------------------------------------- parameters
+def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    """One flag per DAT parameter, named as the parameter (``--maxlines``, ``--bytes/--no-bytes``, ...)."""
+    group = parser.add_argument_group("DAT parameters (TouchDesigner's names)")
+    for name, spec in SPECS.items():
+        if spec.is_pulse or name in skip:
+            continue
+        flags = [f"--{name}", *_ALIASES.get(name, [])]
+        help_text = f"{spec.help} [{spec.page} page; default {spec.default!r}]"
+        if spec.is_switch:
+            group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                               help=help_text)
+        elif name in _LIST_PARAMS:
+            group.add_argument(*flags, dest=name, action="append", default=None, metavar=spec.metavar,
+                               help=help_text + " (repeatable)")
+        else:
+            group.add_argument(*flags, dest=name, default=None, metavar=spec.metavar, help=help_text)
+
+
+def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The parameters given on the command line (checked later, by the DAT)."""
+    return {name: getattr(args, name) for name in SPECS if getattr(args, name, None) is not None}
+
+
+# ------------------------------------------------------------------------------------------------- watching a DAT
+class _Printer:
+    """The CLI's own callbacks plugin: writes each message and counts them."""
+
+    def __init__(self, writer: MessageWriter | None) -> None:
+        self.writer = writer
+        self.text = 0
+        self.binary = 0
+
+    @property
+    def received(self) -> int:
+        return self.text + self.binary
+
+    def onReceiveText(self, rowIndex: int, message: str) -> None:
+        self.text += 1
+        if self.writer is not None:
+            self.writer.text(rowIndex, message)
+
+    def onReceiveBinary(self, contents: bytes) -> None:
+        self.binary += 1
+        if self.writer is not None:
+            self.writer.binary(contents)
+
+
+@dataclass
+class WatchOptions:
+    count: int | None = None
+    output: str = "plain"
+    wrap: bool = False
+    live: bool = False
+    send_stdin: bool = True
+    binary: str | None = None
+    save: Path | None = None
+    wait: bool = False
+    duration: float | None = None
+
+
+def _decode_line(line: str, encoding: str) -> bytes:
+    if encoding == "hex":
+        return bytes.fromhex(line)
+    return base64.b64decode(line, validate=True)
+
+
+async def _send_stdin(dat: Any, binary: str | None) -> None:
+    """Send each stdin line (text, or binary decoded from hex/base64); the end of stdin only ends sending."""
+    log = logging.getLogger(LOGGER_NAME)
+    while True:
+        line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+        if not line:
+            return
+        line = line.rstrip("\r\n")
+        if binary is None:
+            dat.sendText(line)
+            continue
+        try:
+            dat.sendBinary(_decode_line(line.strip(), binary))
+        except (ValueError, binascii.Error):
+            log.warning("stdin: not %s, line not sent: %.40r", binary, line)
+
+
+async def _stop_on_signals(cancel_scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            cancel_scope.cancel()
+            return
+
+
+async def _outcome(dat: Any, printer: _Printer, options: WatchOptions) -> int:
+    """Wait until the session is over; returns the exit code."""
+    errors_when_open = dat.info.errors
+    deadline = trio.current_time() + options.duration if options.duration else float("inf")
+    while True:
+        if options.count is not None and printer.received >= options.count:
+            return EXIT_OK
+        if trio.current_time() >= deadline:
+            return EXIT_OK
+        if dat.info.state == "open":
+            errors_when_open = dat.info.errors
+        if dat.stalled:  # failed for good, or closed with reconnect off
+            return EXIT_FAILED if dat.info.errors > errors_when_open or not dat.info.connects else EXIT_OK
+        await trio.sleep(_POLL)
+
+
+async def watch(dat: Any, printer: _Printer, options: WatchOptions, nursery: trio.Nursery) -> int:
+    """Run ``dat`` in ``nursery`` and watch it until the session ends; returns the exit code."""
+    nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
+    await nursery.start(dat.run)
+    if not dat.connected and not options.wait:
+        return EXIT_FAILED  # the monitor line already said why
+    if options.send_stdin:
+        nursery.start_soon(_send_stdin, dat, options.binary)
+    if options.live:
+        from .view import LiveView
+
+        nursery.start_soon(LiveView(dat, wrap=options.wrap).run)
+    return await _outcome(dat, printer, options)
+
+
+def _summary(dat: Any, printer: _Printer, seconds: float) -> str:
+    info = dat.info
+    return (f"wsdat: {printer.received} message(s) received ({printer.text} text, {printer.binary} binary), "
+            f"{info.messages_sent} sent, {info.connects} connection(s), {info.errors} error(s) in {seconds:.1f} s")
+
+
+def _save(dat: Any, path: Path) -> None:
+    method = SAVE_FORMATS[path.suffix.lower()]
+    path.write_text(getattr(dat.table, method)(), encoding="utf-8")
+
+
+async def run_session(dat: Any, printer: _Printer, options: WatchOptions, feed: Any = None) -> int:
+    """The whole life of ``wsdat connect`` / ``wsdat demo``: returns the exit code, prints the summary, saves."""
+    started = trio.current_time()
+    code = EXIT_OK
+    async with trio.open_nursery() as nursery:
+        if feed is not None:
+            await nursery.start(feed.run)
+            dat.par.netaddress = feed.url
+        code = await watch(dat, printer, options, nursery)
+        nursery.cancel_scope.cancel()
+    if dat.info.connects:
+        sys.stderr.write(_summary(dat, printer, trio.current_time() - started) + "\n")
+    if options.save is not None:
+        _save(dat, options.save)
+    return code
+
+
+# --------------------------------------------------------------------------------------------------------- commands
+def _watch_options(args: argparse.Namespace, stdout: TextIO) -> WatchOptions:
+    save = Path(args.save) if args.save else None
+    if save is not None and save.suffix.lower() not in SAVE_FORMATS:
+        raise UsageError(f"--save: {args.save!r} must end in {', '.join(SAVE_FORMATS)}")
+    if args.count is not None and args.count < 1:
+        raise UsageError(f"--count: {args.count} is not allowed; expected an integer >= 1")
+    live = args.output is None and stdout.isatty()
+    return WatchOptions(count=args.count, output=args.output or "plain", wrap=args.wrap, live=live,
+                        send_stdin=not args.no_stdin, binary=args.binary, save=save,
+                        wait=getattr(args, "wait", False), duration=getattr(args, "duration", None))
+
+
+def _make_dat(params: dict[str, Any], options: WatchOptions, stdout: TextIO, name: str,
+              extra_callbacks: Sequence[object] = ()) -> tuple[Any, _Printer]:
+    from .dat import WebSocketDAT
+
+    writer = None if options.live else MessageWriter(stdout, options.output, with_bytes=bool(params.get("bytes")))
+    printer = _Printer(writer)
+    params["callbacks"] = [printer, *extra_callbacks, *params.get("callbacks", ())]
+    return WebSocketDAT(name, **params), printer
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    params = parameters_from(args)
+    if args.url is None and "netaddress" not in params:
+        raise UsageError("connect needs a URL (or --netaddress)")
+    if args.url is not None:
+        params["netaddress"] = args.url
+    options = _watch_options(args, sys.stdout)
+    dat, printer = _make_dat(params, options, sys.stdout, args.name)
+    return trio.run(run_session, dat, printer, options)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import DemoCallbacks, DemoFeed
+
+    params = parameters_from(args)
+    params.setdefault("netaddress", "127.0.0.1")  # replaced by the feed's URL once it listens
+    options = _watch_options(args, sys.stdout)
+    dat, printer = _make_dat(params, options, sys.stdout, "demo", [DemoCallbacks()])
+    return trio.run(run_session, dat, printer, options, DemoFeed(rate=args.rate))
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    plugins = list_plugins()
+    if args.json:
+        print(json.dumps([p.as_dict() for p in plugins], indent=2))
+        return EXIT_OK
+    if not plugins:
+        print("no plugins installed (entry-point group 'wsdat')")
+        return EXIT_OK
+    width = max(len(p.name) for p in plugins)
+    for p in plugins:
+        hooks = ", ".join(p.hooks) if not p.error else f"BROKEN: {p.error}"
+        print(f"{p.name:<{width}}  {p.distribution} {p.version}  {hooks}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_service, run_service
+
+    service = load_service(Path(args.file))
+    _setup_console(max(1, args.verbose))  # a service reports its status lines
+    return trio.run(run_service, service)
+
+
+# ----------------------------------------------------------------------------------------------------------- parser
+def _add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
+    watch = parser.add_argument_group("watching")
+    watch.add_argument("--count", type=int, metavar="N", help="exit after N messages (text or binary) were received")
+    watch.add_argument("--output", choices=FORMATS, default=None,
+                       help="one line per message (default: the live table on a terminal, plain otherwise)")
+    watch.add_argument("--wrap", action="store_true", help="wrap long messages in the live table (TD's word wrap)")
+    watch.add_argument("--binary", choices=("hex", "base64"), help="send stdin lines as binary, decoded from these")
+    watch.add_argument("--no-stdin", action="store_true", help="do not send stdin lines")
+    watch.add_argument("--save", metavar="FILE", help="write the table on exit (.csv, .tsv or .json)")
+    watch.add_argument("--name", default="wsdat" if not demo else "demo", help="the DAT's name in messages")
+    if demo:
+        watch.add_argument("--duration", type=float, default=30.0, metavar="S",
+                           help="stop after S seconds (0: run until Ctrl-C; default 30)")
+        watch.add_argument("--rate", type=float, default=4.0, metavar="R", help="feed messages per second")
+    else:
+        watch.add_argument("--wait", action="store_true",
+                           help="if the first connection fails, keep retrying (reconnect policy) instead of exiting")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wsdat", description="TouchDesigner's WebSocket DAT as a command-line tool.")
+    parser.add_argument("--version", action="version", version=f"wsdat {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show the text console (status lines) on stderr; -vv for debug")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    connect = commands.add_parser("connect", help="connect to a WebSocket server and watch what arrives")
+    connect.add_argument("url", nargs="?", help="ws:// or wss:// URL, or host[:port] (netaddress)")
+    _add_watch_flags(connect, demo=False)
+    add_parameter_flags(connect)
+    connect.set_defaults(handler=cmd_connect)
+
+    demo = commands.add_parser("demo", help="run an embedded feed server and a DAT watching it")
+    _add_watch_flags(demo, demo=True)
+    add_parameter_flags(demo, skip=("netaddress", "port", "active"))
+    demo.set_defaults(handler=cmd_demo)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins (entry points in group 'wsdat')")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(handler=cmd_plugins)
+
+    run = commands.add_parser("run", help="run the DATs of a service file (TOML) in one nursery")
+    run.add_argument("file", help="the service file, e.g. service.toml")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if getattr(args, "duration", None) == 0:
+            args.duration = None
+        _setup_console(args.verbose)
+        code: int = args.handler(args)
+        return code
+    except UsageError as exc:
+        sys.stderr.write(f"wsdat: error: {exc}\n")
+        return EXIT_USAGE
+    except (ValueError, PluginError) as exc:  # ParameterError, ServiceFileError, plugins: what the user gave
+        sys.stderr.write(f"wsdat: error: {exc}\n")
+        return EXIT_USAGE
+    except WsdatError as exc:
+        sys.stderr.write(f"wsdat: error: {exc}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
