@@ -102,10 +102,11 @@ def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------- watching a DAT
 class _Printer:
-    """The CLI's own callbacks plugin: writes each message and counts them."""
+    """The CLI's own callbacks plugin: writes each message and counts them, up to ``limit``."""
 
-    def __init__(self, writer: MessageWriter | None) -> None:
+    def __init__(self, writer: MessageWriter | None, limit: int | None = None) -> None:
         self.writer = writer
+        self.limit = limit
         self.text = 0
         self.binary = 0
 
@@ -113,12 +114,20 @@ class _Printer:
     def received(self) -> int:
         return self.text + self.binary
 
+    @property
+    def done(self) -> bool:
+        return self.limit is not None and self.received >= self.limit
+
     def onReceiveText(self, rowIndex: int, message: str) -> None:
+        if self.done:  # the rest of a batch that arrived with the last counted message
+            return
         self.text += 1
         if self.writer is not None:
             self.writer.text(rowIndex, message)
 
     def onReceiveBinary(self, contents: bytes) -> None:
+        if self.done:
+            return
         self.binary += 1
         if self.writer is not None:
             self.writer.binary(contents)
@@ -172,7 +181,7 @@ async def _outcome(dat: Any, printer: _Printer, options: WatchOptions) -> int:
     errors_when_open = dat.info.errors
     deadline = trio.current_time() + options.duration if options.duration else float("inf")
     while True:
-        if options.count is not None and printer.received >= options.count:
+        if printer.done:
             return EXIT_OK
         if trio.current_time() >= deadline:
             return EXIT_OK
@@ -244,7 +253,7 @@ def _make_dat(params: dict[str, Any], options: WatchOptions, stdout: TextIO, nam
     from .dat import WebSocketDAT
 
     writer = None if options.live else MessageWriter(stdout, options.output, with_bytes=bool(params.get("bytes")))
-    printer = _Printer(writer)
+    printer = _Printer(writer, options.count)
     params["callbacks"] = [printer, *extra_callbacks, *params.get("callbacks", ())]
     return WebSocketDAT(name, **params), printer
 

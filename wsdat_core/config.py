@@ -33,7 +33,7 @@ import trio
 
 from .console import log
 from .errors import ParameterError, PluginError, ServiceFileError
-from .params import SPECS
+from .params import SPECS, Parameters
 
 __all__ = ["DATConfig", "Service", "load_service", "run_service"]
 
@@ -69,7 +69,7 @@ def _locate(lines: list[str], table: tuple[str, ...], key: str | None = None) ->
         match = _HEADER.match(line)
         if match:
             current = _table_key(match.group(1))
-            if current == table:
+            if not header_line and current[: len(table)] == table:
                 header_line = number
             continue
         if key_pattern and current == table and key_pattern.match(line):
@@ -105,7 +105,7 @@ def load_service(path: Path) -> Service:
             for name, params in value.items():
                 service.dats.append(_load_dat(path, lines, name, params))
         else:
-            raise _fail(path, _locate(lines, (top,)) or _locate(lines, (), top), top,
+            raise _fail(path, _locate(lines, (top,), None) or _locate(lines, (), top), top,
                         "unknown table; a service file has [service] and [dat.NAME] tables")
     if not service.dats:
         raise ServiceFileError(f"{path}: dat: no DATs; add at least one [dat.NAME] table")
@@ -131,6 +131,15 @@ def _load_dat(path: Path, lines: list[str], name: str, params: object) -> DATCon
         except ParameterError as exc:
             raise _fail(path, where, f"dat.{name}.{key}", f"{exc.value!r} is not allowed; expected {exc.allowed}") \
                 from None
+    try:  # the rules between parameters (netaddress + port, executeloc + fromop, keyfile + certfile)
+        Parameters(**{k: v for k, v in checked.items() if k not in ("callbacks", "executeloc", "fromop")})
+    except ParameterError as exc:
+        where = _locate(lines, table, exc.name) or line
+        raise _fail(path, where, f"dat.{name}.{exc.name}", f"{exc.value!r} is not allowed; expected {exc.allowed}") \
+            from None
+    if checked.get("executeloc") == "op" and not checked.get("fromop"):
+        raise _fail(path, _locate(lines, table, "executeloc") or line, f"dat.{name}.executeloc",
+                    "'op' needs fromop (the name of another DAT, or module:attribute)")
     return DATConfig(name, checked, line)
 
 

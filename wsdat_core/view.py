@@ -87,7 +87,10 @@ class LiveView:
     async def run(self) -> None:
         """Redraw until cancelled."""
         with Live(self.render(), console=self.console, auto_refresh=False, transient=False) as live:
-            while True:
-                self.sample(trio.current_time())
+            try:
+                while True:
+                    self.sample(trio.current_time())
+                    live.update(self.render(), refresh=True)
+                    await trio.sleep(1 / self.refresh_per_second)
+            finally:  # leave the final state on screen
                 live.update(self.render(), refresh=True)
-                await trio.sleep(1 / self.refresh_per_second)

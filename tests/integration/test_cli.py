@@ -1,0 +1,201 @@
+"""The wsdat command, driven as a subprocess against real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+WSDAT = [sys.executable, "-m", "wsdat_core"]
+
+
+def wsdat(*args: str, stdin: str = "", timeout: float = 20, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*WSDAT, *args], input=stdin, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def test_plain_output_count_and_summary(independent_server) -> None:
+    done = wsdat("connect", independent_server.url, "--count", "3", stdin="!burst 3 m\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["m-0", "m-1", "m-2"]
+    [summary] = done.stderr.splitlines()
+    assert summary.startswith("wsdat: 3 message(s) received (3 text, 0 binary), 1 sent, 1 connection(s), 0 error(s)")
+
+
+def test_stdin_lines_are_sent_and_the_end_of_stdin_only_ends_sending(independent_server) -> None:
+    done = wsdat("connect", independent_server.url, "--count", "2", "--output", "jsonl",
+                 stdin="first line\nsecond line\n")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert records == [{"type": "text", "row": 1, "message": "first line"},
+                       {"type": "text", "row": 2, "message": "second line"}]
+
+
+def test_control_characters_are_escaped_for_people_and_exact_in_jsonl(independent_server) -> None:
+    hostile = "red\x1b[31mALERT\x1b[0m\x07 \u202eevil"
+    plain = wsdat("connect", independent_server.url, "--count", "1", stdin=hostile + "\n")
+    assert plain.returncode == 0, plain.stderr
+    assert "\x1b" not in plain.stdout and "\x07" not in plain.stdout and "\u202e" not in plain.stdout
+    assert plain.stdout.strip() == "red\\x1b[31mALERT\\x1b[0m\\x07 \\u202eevil"
+    exact = wsdat("connect", independent_server.url, "--count", "1", "--output", "jsonl", stdin=hostile + "\n")
+    assert json.loads(exact.stdout)["message"] == hostile
+
+
+def test_binary_stdin_and_output(independent_server) -> None:
+    done = wsdat("connect", independent_server.url, "--count", "1", "--binary", "hex", stdin="00ff10\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "<binary 3 bytes: 00 ff 10>"
+    done = wsdat("connect", independent_server.url, "--count", "1", "--binary", "base64", "--output", "tsv",
+                 stdin="AP8Q\n")
+    assert done.stdout.strip() == "binary\t00 ff 10"
+
+
+def test_save_writes_the_table_on_exit(independent_server, tmp_path: Path) -> None:
+    target = tmp_path / "rows.csv"
+    done = wsdat("connect", independent_server.url, "--count", "2", "--bytes", "--save", str(target),
+                 stdin="a,b\nc\n")
+    assert done.returncode == 0, done.stderr
+    assert target.read_text().splitlines() == ["message,bytes", '"a,b",61 2c 62', "c,63"]
+    as_json = tmp_path / "rows.json"
+    wsdat("connect", independent_server.url, "--count", "1", "--save", str(as_json), stdin="x\n")
+    assert json.loads(as_json.read_text()) == [{"message": "x"}]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["connect", "ws://localhost:1", "--maxlines", "0"], "maxlines: '0' is not allowed"),
+        (["connect", "http://localhost:1"], "netaddress: 'http://localhost:1' is not allowed"),
+        (["connect", "ws://localhost:1", "--executeloc", "parent"], "executeloc: 'parent' is not allowed"),
+        (["connect", "ws://localhost:1", "--nosuchflag"], "unrecognized arguments: --nosuchflag"),
+        (["connect", "ws://localhost:1", "--save", "out.xml"], "--save"),
+        (["connect", "ws://localhost:1", "--callbacks", "no_such_plugin_xyz"], "callbacks: 'no_such_plugin_xyz'"),
+        (["connect"], "needs a URL"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(args: list[str], fragment: str) -> None:
+    done = wsdat(*args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("wsdat: error: ") and fragment in line
+    assert "Traceback" not in done.stderr
+
+
+def test_connection_refused_is_one_line_and_exit_1() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = wsdat("connect", f"ws://127.0.0.1:{port}/")
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert f"connection refused by 127.0.0.1:{port}" in line
+    assert "Traceback" not in done.stderr
+
+
+def test_verbose_shows_the_text_console(independent_server) -> None:
+    done = wsdat("-v", "connect", independent_server.url, "--count", "1", stdin="x\n")
+    assert f"wsdat: wsdat: connected to {independent_server.url}" in done.stderr.splitlines()
+
+
+def test_text_console_environment_variable_for_library_users(independent_server, tmp_path: Path) -> None:
+    script = tmp_path / "lib.py"
+    script.write_text(
+        "import trio\nfrom wsdat_core import open_dat\n"
+        "async def main():\n"
+        f"    async with open_dat('lib', netaddress={independent_server.url!r}) as dat:\n"
+        "        pass\n"
+        "trio.run(main)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=20,
+                          env={**os.environ, "WSDAT_TEXT_CONSOLE": "1"})
+    assert done.returncode == 0, done.stderr
+    assert f"lib: connected to {independent_server.url}" in done.stderr
+    quiet = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=20,
+                           env={k: v for k, v in os.environ.items() if k != "WSDAT_TEXT_CONSOLE"})
+    assert "connected" not in quiet.stderr
+
+
+def test_plugins_json_lists_the_installed_plugin() -> None:
+    done = wsdat("plugins", "--json")
+    assert done.returncode == 0
+    plugins = {p["name"]: p for p in json.loads(done.stdout)}
+    assert plugins["echo"]["distribution"] == "wsdat-echo"
+    assert plugins["echo"]["hooks"] == ["onReceiveText"]
+    human = wsdat("plugins")
+    assert "echo" in human.stdout and "wsdat-echo" in human.stdout
+
+
+def test_connect_with_an_installed_plugin(independent_server) -> None:
+    done = wsdat("connect", independent_server.url, "--callbacks", "echo", "--count", "2", stdin="hi\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["hi", "echo: hi"]
+
+
+def test_demo_runs_the_embedded_feed(tmp_path: Path) -> None:
+    done = wsdat("demo", "--count", "12", "--rate", "50", "--output", "jsonl", "--no-stdin")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == 12
+    texts = [json.loads(r["message"]) for r in records if r["type"] == "text"]
+    assert any(t["type"] == "reading" for t in texts)
+    assert any(r["type"] == "binary" for r in records)
+
+
+def test_server_closing_with_reconnect_off_ends_the_session(independent_server) -> None:
+    done = wsdat("connect", independent_server.url, "--no-reconnect", stdin="!close 1000 bye\n")
+    assert done.returncode == 0, done.stderr
+    done = wsdat("connect", independent_server.url, "--no-reconnect", stdin="!close 1011 broken\n")
+    assert done.returncode == 1
+    assert "1011" in done.stderr
+
+
+def test_sigterm_stops_cleanly_with_a_summary(independent_server) -> None:
+    process = subprocess.Popen([*WSDAT, "connect", independent_server.url, "--no-stdin"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert "message(s) received" in err and "Traceback" not in err
+
+
+def test_live_view_on_a_terminal_escapes_remote_control_sequences(independent_server) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen([*WSDAT, "connect", independent_server.url, "--count", "2"],
+                                   stdin=subprocess.PIPE, stdout=follower, stderr=subprocess.DEVNULL, text=True,
+                                   env={**os.environ, "COLUMNS": "100", "LINES": "20", "TERM": "xterm"})
+        os.close(follower)
+        assert process.stdin is not None
+        process.stdin.write("plain row\n\x1b]0;PWNED\x07title\n")
+        process.stdin.flush()
+        process.stdin.close()
+        screen = b""
+        while process.poll() is None or len(screen) == 0:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+        process.wait(10)
+    finally:
+        os.close(leader)
+    shown = screen.decode("utf-8", "replace")
+    assert process.returncode == 0
+    assert "plain row" in shown and "message" in shown
+    assert "\\x1b]0;PWNED\\x07title" in shown
+    assert "\x1b]0;PWNED" not in shown

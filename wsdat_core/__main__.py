@@ -1,0 +1,7 @@
+"""``python -m wsdat_core`` runs the ``wsdat`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
