@@ -188,7 +188,7 @@ async def test_oversized_message_closes_with_1009_and_keeps_earlier_rows(ws_serv
         def onMonitorMessage(self, message: str) -> None:
             seen.append(message)
 
-    dat = await dat_factory(maxmessagesize=100, callbacks=[Monitor()])
+    dat = await dat_factory(maxmessagesize=100, callbacks=[Monitor()], reconnect=False)
     await ws_server.send_text("small", "x" * 101)
     connection = ws_server.connections[0]
     await wait_until(lambda: connection.closed is not None)

@@ -76,7 +76,7 @@ async def test_server_ping_reaches_the_hook_and_our_ping_gets_its_pong(independe
 
 
 async def test_close_with_a_code_ends_the_connection_cleanly(independent_server, nursery: trio.Nursery) -> None:
-    dat, log = await start(independent_server, nursery)
+    dat, log = await start(independent_server, nursery, reconnect=False)
     dat.sendText("before")
     dat.sendText("!close 1000 done")
     await wait_until(lambda: log.of("disconnect"))
