@@ -153,13 +153,18 @@ def _decode_line(line: str, encoding: str) -> bytes:
 
 
 async def _send_stdin(dat: Any, binary: str | None) -> None:
-    """Send each stdin line (text, or binary decoded from hex/base64); the end of stdin only ends sending."""
+    """Send each stdin line (text, or binary decoded from hex/base64); the end of stdin only ends sending.
+
+    Lines read while the DAT is not connected wait for the connection.
+    """
     log = logging.getLogger(LOGGER_NAME)
     while True:
         line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
         if not line:
             return
         line = line.rstrip("\r\n")
+        while not dat.connected:  # a line typed while (re)connecting goes out once connected
+            await trio.sleep(_POLL)
         if binary is None:
             dat.sendText(line)
             continue

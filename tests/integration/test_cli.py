@@ -199,3 +199,29 @@ def test_live_view_on_a_terminal_escapes_remote_control_sequences(independent_se
     assert "plain row" in shown and "message" in shown
     assert "\\x1b]0;PWNED\\x07title" in shown
     assert "\x1b]0;PWNED" not in shown
+
+
+def test_headers_and_subprotocol_flags(independent_server) -> None:
+    done = wsdat("connect", independent_server.url, "-H", "X-Test: 42", "--header", "X-Other: b", "--count", "1",
+                 "--output", "jsonl", stdin="!headers\n")
+    assert done.returncode == 0, done.stderr
+    headers = {k.lower(): v for k, v in json.loads(json.loads(done.stdout)["message"]).items()}
+    assert headers["x-test"] == "42" and headers["x-other"] == "b"
+
+
+def test_wait_keeps_retrying_the_first_connection(start_server) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([*WSDAT, "connect", f"ws://127.0.0.1:{port}/", "--wait", "--reconnectdelay", "0.2",
+                                "--reconnectmaxdelay", "0.3", "--count", "1"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    assert process.poll() is None, "without a server, --wait keeps trying"
+    start_server("--port", str(port))
+    out, err = process.communicate("hello again\n", timeout=15)
+    assert process.returncode == 0, err
+    assert out.strip() == "hello again"
+    assert "connection refused" in err

@@ -1,6 +1,7 @@
 """An independent WebSocket server for wsdat's tests, built on the `websockets` package (asyncio, not trio).
 
-Run: python independent_server.py [--cert FILE --key FILE]. It listens on 127.0.0.1 (port chosen by the OS), prints
+Run: python independent_server.py [--cert FILE --key FILE] [--port N]. It listens on 127.0.0.1 (port chosen by the OS
+unless given), prints
 "PORT <n>" and serves until killed. Each text message is a command or is echoed back:
 
   !binary <hex>          send a binary message
@@ -51,12 +52,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cert")
     parser.add_argument("--key")
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     context = None
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
-    async with serve(handle, "127.0.0.1", 0, ssl=context, max_size=None, ping_interval=None) as server:
+    async with serve(handle, "127.0.0.1", args.port, ssl=context, max_size=None, ping_interval=None) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"PORT {port}", flush=True)
         await asyncio.Future()
