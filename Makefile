@@ -12,7 +12,7 @@ $(PY):
 
 # Reinstall when any pyproject changes; every first-party plugin is installed editable, like a third-party one.
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' $(foreach p,$(PLUGINS),-e $(p))
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,docs]' $(foreach p,$(PLUGINS),-e $(p))
 	touch $(STAMP)
 
 test: $(STAMP)

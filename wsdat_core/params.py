@@ -26,6 +26,7 @@ __all__ = [
     "ParSpec",
     "Parameters",
     "Pulse",
+    "parameters_markdown",
     "resolve_url",
 ]
 
@@ -384,6 +385,15 @@ def _check_together(values: Mapping[str, Any]) -> Endpoint:
     if values["keyfile"] and not values["certfile"]:
         raise ParameterError("keyfile", values["keyfile"], "a key only together with certfile")
     return resolve_url(values["netaddress"], values["port"])
+
+
+def parameters_markdown() -> str:
+    """The parameter pages as a Markdown table (used by the docs, so they cannot drift from :data:`SPECS`)."""
+    lines = ["| parameter | page | default | meaning |", "|---|---|---|---|"]
+    for spec in SPECS.values():
+        default = "pulse" if spec.is_pulse else f"`{spec.default!r}`"
+        lines.append(f"| `{spec.name}` | {spec.page} | {default} | {spec.help} |")
+    return "\n".join(lines)
 
 
 def _unknown(name: str) -> str:
