@@ -129,6 +129,25 @@ class _CookingStream(trio.abc.Stream):
         await self._inner.aclose()
 
 
+class _ClientProtocol(WSConnection):
+    """wsproto's client, with an invalid handshake answer raised as :class:`ConnectError`.
+
+    trio-websocket answers a wsproto handshake error by sending the error's event hint, which a client cannot send;
+    raising our own error first keeps the real reason (bad ``Sec-WebSocket-Accept``, missing ``Upgrade``, not HTTP).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(ConnectionType.CLIENT)
+
+    def receive_data(self, data: bytes | None) -> None:
+        try:
+            super().receive_data(data)
+        except wsproto.utilities.RemoteProtocolError as exc:
+            if self.connection is None:
+                raise ConnectError(f"invalid handshake response from server: {exc}") from exc
+            raise
+
+
 class Link(WebSocketConnection):
     """A trio-websocket client connection that delivers messages, pings and pongs to a DAT in batches."""
 
@@ -138,11 +157,13 @@ class Link(WebSocketConnection):
         self.fault: WsdatError | None = None
         self.ready = trio.Event()
         self.finished = trio.Event()
+        #: Set by the DAT once it announced the connection (onConnect); nothing is cooked before.
+        self.delivering = trio.Event()
         self.cooking_stream = _CookingStream(stream, self)
         endpoint = options.endpoint
         super().__init__(
             self.cooking_stream,
-            WSConnection(ConnectionType.CLIENT),
+            _ClientProtocol(),
             host=endpoint.host_header,
             path=endpoint.resource,
             client_subprotocols=list(options.subprotocols),
@@ -154,6 +175,7 @@ class Link(WebSocketConnection):
     # -- delivery ---------------------------------------------------------------------------------------------------
     async def flush(self) -> None:
         """Cook the pending batch; whatever the sink did not get to (cancellation) stays pending."""
+        await self.delivering.wait()
         batch, self.batch = self.batch, []
         try:
             await self.sink(batch)
@@ -180,6 +202,8 @@ class Link(WebSocketConnection):
         raise HandshakeRejected(status, f"server refused the WebSocket upgrade with HTTP {status}{detail}")
 
     async def _handle_message_event(self, event: TextMessage | BytesMessage) -> None:
+        if not self._reader_running:  # failed or refused already: later events of the same read are void
+            return
         data: Any = event.data
         size = self._message_size + len(data)
         if size > self._max_message_size:
@@ -211,6 +235,8 @@ class Link(WebSocketConnection):
             await self._send(CloseConnection(code=1009, reason=reason))
 
     async def _handle_ping_event(self, event: Ping) -> None:
+        if not self._reader_running:
+            return
         self.batch.append((PING, bytes(event.payload)))
         await super()._handle_ping_event(event)
 
@@ -262,8 +288,9 @@ class Link(WebSocketConnection):
             self.finished.set()
 
     @property
-    def is_open(self) -> bool:
-        return self._open_handshake.is_set() and self._close_reason is None
+    def handshake_done(self) -> bool:
+        """The WebSocket handshake completed (the connection may have ended since)."""
+        return self._open_handshake.is_set()
 
     async def say_goodbye(self, code: int, reason: str) -> None:
         """Send a close frame without waiting for the answer (used when the DAT is being cancelled)."""
@@ -324,7 +351,8 @@ async def open_link(nursery: trio.Nursery, options: ConnectOptions, sink: Sink) 
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
         raise
-    if not link.is_open:
+    if not link.handshake_done:
         await link.abort()
         raise link.fault or ConnectError("the server closed the connection during the WebSocket handshake")
+    # Connected, even if the server already closed again: what arrived with the handshake is still delivered.
     return link

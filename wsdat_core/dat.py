@@ -28,7 +28,7 @@ from .backoff import Backoff
 from .callbacks import CallbackHost, PendingCall
 from .connection import BINARY, PING, PONG, TEXT, ConnectOptions, Event, Link, make_ssl_context, open_link
 from .console import enable_text_console_from_env, log
-from .errors import ConnectError, ProtocolError
+from .errors import ConnectError, ProtocolError, WsdatError
 from .info import Clock, Info
 from .params import SPECS, Parameters
 from .table import MessageTable
@@ -42,6 +42,8 @@ _Outgoing = tuple[int, Any, int]  # (kind, payload, payload size in bytes)
 CLOSE_TIMEOUT: Final = 2.0
 #: Most ``async def`` hook calls running at once per DAT; beyond it the DAT stops reading (backpressure).
 ASYNC_HOOK_LIMIT: Final = 16
+#: A cook longer than this (milliseconds) means a plain callback blocked the event loop: warn.
+SLOW_COOK_MS: Final = 1000.0
 
 _CONTROL_PAYLOAD_MAX: Final = 125
 _NORMAL_CLOSE_CODES: Final = (1000, 1001)
@@ -111,11 +113,14 @@ class WebSocketDAT:
         self._backoff = Backoff()
         self._link: Link | None = None
         self._send_channel: trio.MemorySendChannel[_Outgoing] | None = None
+        self._async_hook_limit = async_hook_limit
         self._hook_slots = trio.Semaphore(async_hook_limit)
         self._received_before = 0  # bytes received on earlier connections
         self._in_monitor = False
         self._send_refused_warned = False
         self._send_full_warned = False
+        self._slots_busy_warned = False
+        self._slow_warned = False
         #: The last error line (a connect failure, a protocol error, a failing hook), for callers such as the CLI.
         self.last_error = ""
         #: True while the DAT waits for a parameter change before connecting again: after a failure retrying cannot
@@ -227,6 +232,7 @@ class WebSocketDAT:
     def _hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
         self.info.errors += 1
         message = f"callback {hook} of {plugin} raised {type(exc).__name__}: {exc}"
+        self.last_error = message
         log.error("%s: %s", self.name, message, exc_info=exc)
         if hook != "onMonitorMessage":
             self._deliver_monitor(message)
@@ -244,7 +250,15 @@ class WebSocketDAT:
             if nursery is None:
                 log.warning("%s: %s of %s not run: the DAT is not running", self.name, call.hook, call.plugin_name)
                 continue
-            await self._hook_slots.acquire()  # backpressure: wait for a free slot
+            try:
+                self._hook_slots.acquire_nowait()
+                self._slots_busy_warned = False
+            except trio.WouldBlock:
+                if not self._slots_busy_warned:
+                    self._slots_busy_warned = True
+                    self._warn(f"all {self._async_hook_limit} async callback slots are busy: reading paused "
+                               "until one finishes (backpressure)")
+                await self._hook_slots.acquire()
             nursery.start_soon(self._run_async_hook, call)
 
     def _spawn_nowait(self, call: PendingCall) -> None:
@@ -256,7 +270,7 @@ class WebSocketDAT:
         except trio.WouldBlock:
             self.info.warnings += 1
             log.warning("%s: async %s of %s skipped: all %d hook slots busy", self.name, call.hook,
-                        call.plugin_name, self._hook_slots.max_value)
+                        call.plugin_name, self._async_hook_limit)
             return
         self._nursery.start_soon(self._run_async_hook, call)
 
@@ -270,6 +284,7 @@ class WebSocketDAT:
             return
         info, table, host = self.info, self.table, self.host
         started = info.begin_cook()
+        waited = 0.0  # time spent waiting for async callback slots: backpressure, not blocking
         done = 0
         try:
             for kind, payload in batch:
@@ -287,12 +302,25 @@ class WebSocketDAT:
                 else:
                     pending = host.call("onReceivePong", contents=payload)
                 if pending:
+                    self._check_blocking(started, waited)
+                    before = info.clock.now()
                     await self._start_async(pending)
+                    waited += info.clock.now() - before
         finally:
             del batch[:done]
             if self._link is not None:
                 info.bytes_received = self._received_before + self._link.bytes_received
             info.end_cook(started)
+            self._check_blocking(started, waited)
+
+    def _check_blocking(self, started: float, waited: float) -> None:
+        blocked_ms = (self.info.clock.now() - started - waited) * 1000.0
+        if blocked_ms > SLOW_COOK_MS and not self._slow_warned:
+            self._slow_warned = True
+            self._warn(f"plain callbacks blocked the event loop for {blocked_ms:.0f} ms in one cook "
+                       "(do slow work in an async def callback)")
+        elif blocked_ms <= SLOW_COOK_MS:
+            self._slow_warned = False
 
     # -- sending --------------------------------------------------------------------------------------------------
     def _enqueue(self, what: str, kind: int, payload: str | bytes, size: int) -> int:
@@ -451,6 +479,9 @@ class WebSocketDAT:
             except ConnectError as exc:
                 self._error(f"cannot connect to {endpoint.url}: {exc}")
                 link, result = None, _FATAL if exc.fatal else _ENDED
+            except WsdatError as exc:  # never let a failure of one attempt take the DAT down
+                self._error(f"cannot connect to {endpoint.url}: {exc}")
+                link, result = None, _ENDED
             if link is None or which == 1:
                 nursery.cancel_scope.cancel()
                 self._set_state("closed")
@@ -476,6 +507,7 @@ class WebSocketDAT:
         deliberate = False
         try:
             await self._call_hook("onConnect")
+            link.delivering.set()
             mark_started()
             which, _ = await _race(link.finished.wait, self._changed.wait)
             deliberate = which == 1
