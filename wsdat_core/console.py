@@ -18,6 +18,8 @@ LOGGER_NAME: Final = "wsdat"
 ENV_VAR: Final = "WSDAT_TEXT_CONSOLE"
 
 log = logging.getLogger(LOGGER_NAME)
+# A library stays quiet unless asked: without this, Python's last-resort handler would print warnings and errors.
+log.addHandler(logging.NullHandler())
 
 
 class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -415,3 +415,31 @@ async def test_misbehaving_hooks_are_reported_and_the_dat_stays_stoppable(nurser
     with trio.fail_after(2):
         dat.stop()
         await wait_until(lambda: dat.info.state == "closed")
+
+
+# ------------------------------------------------------------------------------------------------ the CLI's view
+@pytest.mark.parametrize(
+    ("script", "args", "fragment"),
+    [
+        (answer(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"), [], "HTTP 403"),
+        (answer(b"garbage\r\n\r\n"), [], "invalid handshake response"),
+        (ok_handshake_then(text("fine") + frame(TEXT, b"\xff")), ["--no-reconnect"], "closed with 1007"),
+        (ok_handshake_then(text("fine") + frame(TEXT, b"m", masked=True)), ["--no-reconnect"], "closed with 1002"),
+    ],
+    ids=["403", "garbage", "invalid-utf8", "masked"],
+)
+async def test_the_cli_reports_faults_in_one_line(nursery: trio.Nursery, script, args: list[str],
+                                                  fragment: str) -> None:
+    import sys
+
+    server = await HostileServer(script).start(nursery)
+    with trio.fail_after(15):
+        done = await trio.run_process([sys.executable, "-m", "wsdat_core", "connect", server.url, "--no-stdin",
+                                       "--timeout", "2000", *args], capture_stdout=True, capture_stderr=True,
+                                      check=False)
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert all(line.startswith("wsdat: ") for line in lines)
+    assert sum(fragment in line for line in lines) == 1
