@@ -12,17 +12,15 @@ connects and reconnects, and RSS over time. Target: zero lost or duplicated mess
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from wsdat_core import WebSocketDAT  # noqa: E402
+from wsdat_core import WebSocketDAT
 
 
 def rss_mib() -> float:
@@ -126,7 +124,7 @@ async def soak(duration: float, rate: float) -> int:
     sent = server.sent
     lost = sorted(set(sent) - set(received))
     duplicated = len(received) - len(set(received))
-    reordered = sum(1 for a, b in zip(received, received[1:], strict=False) if b < a)
+    reordered = sum(1 for a, b in itertools.pairwise(received) if b < a)
     in_table = dat.numRows - 1
     tail_ok = [int(m[4:]) for m in dat.col("message")[1:]] == received[-in_table:]
     print()
