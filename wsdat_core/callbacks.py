@@ -177,11 +177,25 @@ def resolve_fromop(ref: str, namespace: Mapping[str, object] | None = None) -> o
 # ----------------------------------------------------------------------------------------------------- calling hooks
 @dataclass(frozen=True, slots=True)
 class _Impl:
-    function: Callable[..., Any]
-    argnames: tuple[str, ...]
+    #: Takes ``(me, dat, *hook arguments)`` in the spec's order and calls the implementation with its own subset.
+    adapter: Callable[..., Any]
     plugin_name: str
     me: object
     is_async: bool
+
+
+def _adapter(function: Callable[..., Any], argnames: Sequence[str], spec_argnames: Sequence[str]) -> Callable[..., Any]:
+    """A function taking every argument of the spec positionally and passing on the subset ``function`` declares.
+
+    Generated once per implementation (as attrs and dataclasses generate methods): calling it per message costs one
+    plain function call instead of building keyword dicts. pluggy has checked that ``argnames`` are names of the spec.
+    """
+    if tuple(argnames) == tuple(spec_argnames):
+        return function
+    namespace: dict[str, Any] = {"function": function}
+    exec(f"def adapter({', '.join(spec_argnames)}):\n    return function({', '.join(argnames)})\n", namespace)
+    adapter: Callable[..., Any] = namespace["adapter"]
+    return adapter
 
 
 @dataclass(slots=True)
@@ -202,6 +216,9 @@ class PendingCall:
             self.report(self.hook, self.plugin_name, exc)
 
 
+_NOTHING_PENDING: Final[tuple[PendingCall, ...]] = ()
+
+
 @dataclass(slots=True)
 class CallbackHost:
     """The callbacks of one DAT: a pluggy manager holding its plugins and the calls in order.
@@ -214,6 +231,7 @@ class CallbackHost:
     namespace: Mapping[str, object] | None = None
     manager: WsdatPluginManager = field(default_factory=WsdatPluginManager)
     _calls: dict[str, tuple[_Impl, ...]] = field(default_factory=dict)
+    _spec_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def configure(self, refs: Sequence[object], executeloc: str = "current", fromop: str = "") -> None:
         """Load ``refs`` and decide ``me``; on error the previous configuration stays in force."""
@@ -235,13 +253,16 @@ class CallbackHost:
             caller: pluggy.HookCaller = getattr(manager.hook, hook_name)
             impls = []
             # pluggy keeps implementations in reverse call order (tryfirst last).
+            assert caller.spec is not None
+            spec_argnames = caller.spec.argnames
             for impl in reversed(caller.get_hookimpls()):
                 if impl.hookwrapper or impl.wrapper:
                     raise PluginError(f"callbacks: {impl.plugin_name}.{hook_name}: hook wrappers are not supported")
                 me = {"current": self.dat, "callbacks": impl.plugin, "op": fromop_object}[executeloc]
-                impls.append(_Impl(impl.function, tuple(impl.argnames), impl.plugin_name, me,
+                impls.append(_Impl(_adapter(impl.function, impl.argnames, spec_argnames), impl.plugin_name, me,
                                    inspect.iscoroutinefunction(impl.function)))
             calls[hook_name] = tuple(impls)
+            self._spec_args[hook_name] = tuple(spec_argnames[2:])  # after me and dat
         self.manager = manager
         self._calls = calls
 
@@ -249,27 +270,30 @@ class CallbackHost:
         """True when at least one plugin implements ``hook``."""
         return bool(self._calls.get(hook))
 
-    def call(self, hook: str, **kwargs: Any) -> list[PendingCall]:
-        """Call every implementation of ``hook``; returns the ``async`` ones still to be awaited.
+    def call(self, hook: str, *args: Any, **kwargs: Any) -> Sequence[PendingCall]:
+        """Call every implementation of ``hook`` with the hook's arguments after ``me`` and ``dat`` (positionally in
+        the spec's order, or by name); returns the ``async`` ones still to be awaited.
 
-        ``dat`` is added to ``kwargs``; ``me`` per implementation.
+        An implementation that raises is reported and the next one still runs.
         """
         impls = self._calls.get(hook)
         if not impls:
-            return []
-        pending: list[PendingCall] = []
-        kwargs["dat"] = self.dat
+            return _NOTHING_PENDING
+        if kwargs:
+            args = (*args, *(kwargs[name] for name in self._spec_args[hook][len(args):]))
+        pending: list[PendingCall] | None = None
+        dat = self.dat
         for impl in impls:
-            kwargs["me"] = impl.me
             try:
-                args = tuple(kwargs[name] for name in impl.argnames)
                 if impl.is_async:
-                    pending.append(PendingCall(hook, impl.plugin_name, impl.function, args, self.report))
+                    pending = pending or []
+                    pending.append(PendingCall(hook, impl.plugin_name, impl.adapter, (impl.me, dat, *args),
+                                               self.report))
                 else:
-                    impl.function(*args)
+                    impl.adapter(impl.me, dat, *args)
             except Exception as exc:
                 self.report(hook, impl.plugin_name, exc)
-        return pending
+        return pending or _NOTHING_PENDING
 
     def plugin_names(self) -> list[str]:
         return [name for name, _ in self.manager.list_name_plugin()]

@@ -5,9 +5,9 @@ against the 0.12 series, pinned in ``pyproject.toml``) to change three things wi
 
 * complete messages, pings and pongs go to a batch instead of the library's memory channel (pings are still answered
   automatically), so they reach ``onReceivePing`` / ``onReceivePong`` and no task switch happens per message;
-* the batch is handed to the DAT once per network read (one *cook* per read): the transport stream is wrapped so that
-  the events parsed from one read are cooked just before the next read, which also gives backpressure: while the DAT
-  is busy, nothing more is read from the socket;
+* the batch is handed to the DAT once per network read (one *cook* per read): the reader loop (trio-websocket's,
+  specialised) cooks the events parsed from one read just before the next read, which also gives backpressure: while
+  the DAT is busy, nothing more is read from the socket;
 * protocol failures, oversized messages and rejected handshakes become :mod:`wsdat_core.errors` types with one clear
   line each, and a broken frame fails the connection as RFC 6455 7.1.7 says (close frame with the code, then TCP close).
 """
@@ -19,7 +19,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import trio
 import wsproto.utilities
@@ -33,6 +33,7 @@ from wsproto.events import (
     Ping,
     Pong,
     RejectConnection,
+    RejectData,
     TextMessage,
 )
 
@@ -104,31 +105,6 @@ def make_ssl_context(cafile: str | None = None, certfile: str | None = None, key
     return context
 
 
-class _CookingStream(trio.abc.Stream):
-    """The transport stream, with the batch of the previous read cooked before each new read."""
-
-    def __init__(self, inner: trio.abc.Stream, link: Link) -> None:
-        self._inner = inner
-        self._link = link
-        self.bytes_in = 0
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        if self._link.batch:
-            await self._link.flush()
-        data = await self._inner.receive_some(max_bytes)
-        self.bytes_in += len(data)
-        return data
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._inner.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
 class _ClientProtocol(WSConnection):
     """wsproto's client, with an invalid handshake answer raised as :class:`ConnectError`.
 
@@ -159,10 +135,11 @@ class Link(WebSocketConnection):
         self.finished = trio.Event()
         #: Set by the DAT once it announced the connection (onConnect); nothing is cooked before.
         self.delivering = trio.Event()
-        self.cooking_stream = _CookingStream(stream, self)
+        #: Bytes read from the network, WebSocket framing included.
+        self.bytes_received = 0
         endpoint = options.endpoint
         super().__init__(
-            self.cooking_stream,
+            stream,
             _ClientProtocol(),
             host=endpoint.host_header,
             path=endpoint.resource,
@@ -183,10 +160,67 @@ class Link(WebSocketConnection):
             if batch:
                 self.batch[:0] = batch
 
-    @property
-    def bytes_received(self) -> int:
-        """Bytes read from the network, WebSocket framing included."""
-        return self.cooking_stream.bytes_in
+    # -- the reader -------------------------------------------------------------------------------------------------
+    async def _reader_task(self) -> None:
+        """trio-websocket's reader loop, specialised for a DAT.
+
+        Complete single-frame messages (nearly all of them) go straight into the batch, without the per-event handler
+        dispatch, coroutine and debug log line of the library's loop; every other event takes the library's handlers
+        (overridden above where a DAT needs more). The batch is cooked once per read, just before the next read.
+        """
+        if self._initial_request:
+            try:
+                await self._send(self._initial_request)
+            except ConnectionClosed:
+                self._reader_running = False
+        handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
+            AcceptConnection: self._handle_accept_connection_event,
+            BytesMessage: self._handle_message_event,
+            CloseConnection: self._handle_close_connection_event,
+            Ping: self._handle_ping_event,
+            Pong: self._handle_pong_event,
+            RejectConnection: self._handle_reject_connection_event,
+            RejectData: self._handle_reject_data_event,
+            TextMessage: self._handle_message_event,
+        }
+        protocol = self._wsproto
+        limit = self._max_message_size
+        event: Any
+        async with self._send_channel:
+            while self._reader_running:
+                append = self.batch.append
+                for event in protocol.events():
+                    event_type = type(event)
+                    if event_type is TextMessage and event.message_finished and not self._message_parts \
+                            and len(event.data) <= limit:
+                        append((TEXT, event.data))
+                        continue
+                    handler = handlers.get(event_type)
+                    if handler is None:
+                        continue
+                    try:
+                        await handler(event)
+                    except ConnectionClosed:
+                        self._reader_running = False
+                    if not self._reader_running:  # failed or closing: later events of this read are void
+                        break
+                    append = self.batch.append  # a handler may have flushed
+                if not self._reader_running:
+                    break
+                if self.batch:
+                    await self.flush()
+                try:
+                    data = await self._stream.receive_some(self._receive_buffer_size)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._abort_web_socket()
+                    break
+                if not data:  # TCP closed; before a close frame it is an abnormal closure (1006)
+                    if protocol.state is not ConnectionState.CLOSED:
+                        await self._abort_web_socket()
+                    break
+                self.bytes_received += len(data)
+                if protocol.state is not ConnectionState.CLOSED:
+                    protocol.receive_data(cast(bytes, data))  # wsproto takes any bytes-like
 
     # -- trio-websocket event handlers ------------------------------------------------------------------------------
     async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:

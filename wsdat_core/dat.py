@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
 
@@ -110,6 +110,7 @@ class WebSocketDAT:
         self._nursery: trio.Nursery | None = None
         self._changed = trio.Event()
         self._keepalive_changed = trio.Event()
+        self._active = self.par.active  # read per message: a plain attribute, kept in step by _on_par_change
         self._backoff = Backoff()
         self._link: Link | None = None
         self._send_channel: trio.MemorySendChannel[_Outgoing] | None = None
@@ -147,6 +148,7 @@ class WebSocketDAT:
         elif name == "clear":
             self.table.clear()
         elif name == "active" or name in _CONNECTION_PARAMS:
+            self._active = self.par.active
             self._changed.set()
         elif name in _KEEPALIVE_PARAMS:
             self._keepalive_changed.set()
@@ -214,7 +216,7 @@ class WebSocketDAT:
             return
         self._in_monitor = True
         try:
-            pending = self.host.call("onMonitorMessage", message=message)
+            pending = self.host.call("onMonitorMessage", message)
         finally:
             self._in_monitor = False
         for call in pending:
@@ -244,7 +246,7 @@ class WebSocketDAT:
         finally:
             self._hook_slots.release()
 
-    async def _start_async(self, pending: list[PendingCall]) -> None:
+    async def _start_async(self, pending: Sequence[PendingCall]) -> None:
         nursery = self._nursery
         for call in pending:
             if nursery is None:
@@ -279,28 +281,28 @@ class WebSocketDAT:
 
     # -- receiving: one cook per network read ---------------------------------------------------------------------
     async def _cook(self, batch: list[Event]) -> None:
-        if not self.par.active:  # TD: while Active is off, data sent to the port is lost
-            batch.clear()
-            return
-        info, table, host = self.info, self.table, self.host
+        """One cook: the events of one network read go to the table and the callbacks, in order."""
+        info, table, call = self.info, self.table, self.host.call
+        binary_rows = self.par.binaryrows
         started = info.begin_cook()
         waited = 0.0  # time spent waiting for async callback slots: backpressure, not blocking
-        done = 0
+        done = received = 0
         try:
             for kind, payload in batch:
+                if not self._active:  # TD: while Active is off, data sent to the port is lost
+                    done = len(batch)
+                    break
                 done += 1
                 if kind == TEXT:
-                    info.messages_received += 1
-                    pending = host.call("onReceiveText", rowIndex=table.append(payload), message=payload)
+                    received += 1
+                    pending = call("onReceiveText", table.append(payload), payload)
                 elif kind == BINARY:
-                    info.messages_received += 1
-                    if self.par.binaryrows:
+                    received += 1
+                    if binary_rows:
                         table.append(payload)
-                    pending = host.call("onReceiveBinary", contents=payload)
-                elif kind == PING:
-                    pending = host.call("onReceivePing", contents=payload)
+                    pending = call("onReceiveBinary", payload)
                 else:
-                    pending = host.call("onReceivePong", contents=payload)
+                    pending = call("onReceivePing" if kind == PING else "onReceivePong", payload)
                 if pending:
                     self._check_blocking(started, waited)
                     before = info.clock.now()
@@ -308,6 +310,7 @@ class WebSocketDAT:
                     waited += info.clock.now() - before
         finally:
             del batch[:done]
+            info.messages_received += received
             if self._link is not None:
                 info.bytes_received = self._received_before + self._link.bytes_received
             info.end_cook(started)
@@ -559,7 +562,7 @@ class WebSocketDAT:
                 await link.abort()
                 return
 
-    def _spawn_all(self, pending: list[PendingCall]) -> None:
+    def _spawn_all(self, pending: Sequence[PendingCall]) -> None:
         for call in pending:
             self._spawn_nowait(call)
 

@@ -1,0 +1,248 @@
+"""Receive and send loops measured by the benchmarks, one per process:
+
+    python benchmarks/clients.py CLIENT URL N [--maxlines M] [--clamp/--no-clamp]
+
+prints one JSON line: {"client", "messages", "seconds", "cpu_seconds", "rss_growth"} ("cpu_seconds" covers the
+whole process, setup included). Every client counts N complete messages from
+the moment its handshake finished. Clients:
+
+  wsproto            the ceiling: a bare wsproto parse loop over a blocking socket
+  trio-websocket     a plain trio-websocket get_message() loop
+  websocket-client   websocket-client's recv() loop (blocking)
+  websockets         websockets' asyncio client
+  wsdat              a WebSocketDAT (maxlines M, one no-op plugin on onReceiveText, info channels on)
+  wsproto-send       N text messages sent by a bare wsproto loop to /sink, until the server's "done"
+  wsdat-send         the same through dat.sendText
+  wsdat-latency      /paced messages: server-send to hook-call latency, p50/p99 in microseconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import socket
+import sys
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+# ------------------------------------------------------------------------------------------------------- baselines
+def _wsproto_connect(url: str) -> tuple[socket.socket, object]:
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request
+
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port))
+    ws = WSConnection(ConnectionType.CLIENT)
+    sock.sendall(ws.send(Request(host=f"{parts.hostname}:{parts.port}", target=f"{parts.path}?{parts.query}")))
+    while True:
+        ws.receive_data(sock.recv(65536))
+        for event in ws.events():
+            if isinstance(event, AcceptConnection):
+                return sock, ws
+
+
+def wsproto_loop(url: str, n: int, **_: object) -> float:
+    from wsproto.events import BytesMessage, CloseConnection, TextMessage
+
+    sock, ws = _wsproto_connect(url)
+    start = time.perf_counter()
+    count = 0
+    parts: list = []
+    while count < n:
+        data = sock.recv(65536)
+        if not data:
+            break
+        ws.receive_data(data)  # type: ignore[attr-defined]
+        for event in ws.events():  # type: ignore[attr-defined]
+            if isinstance(event, (TextMessage, BytesMessage)):
+                if event.message_finished:
+                    message = (b"" if isinstance(event, BytesMessage) else "").join([*parts, event.data]) \
+                        if parts else event.data
+                    parts = []
+                    count += 1
+                    del message
+                else:
+                    parts.append(event.data)
+            elif isinstance(event, CloseConnection):
+                break
+    elapsed = time.perf_counter() - start
+    sock.close()
+    return elapsed
+
+
+def trio_websocket_loop(url: str, n: int, **_: object) -> float:
+    import trio
+    from trio_websocket import open_websocket_url
+
+    async def run() -> float:
+        async with open_websocket_url(url, max_message_size=1 << 24) as ws:
+            start = time.perf_counter()
+            for _ in range(n):
+                await ws.get_message()
+            return time.perf_counter() - start
+
+    return trio.run(run)
+
+
+def websocket_client_loop(url: str, n: int, **_: object) -> float:
+    import websocket
+
+    ws = websocket.create_connection(url)
+    start = time.perf_counter()
+    for _ in range(n):
+        ws.recv()
+    elapsed = time.perf_counter() - start
+    ws.close()
+    return elapsed
+
+
+def websockets_loop(url: str, n: int, **_: object) -> float:
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    async def run() -> float:
+        async with connect(url, max_size=None, ping_interval=None) as ws:
+            start = time.perf_counter()
+            for _ in range(n):
+                await ws.recv()
+            return time.perf_counter() - start
+
+    return asyncio.run(run())
+
+
+# ---------------------------------------------------------------------------------------------------------- wsdat
+def wsdat_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, **_: object) -> float:
+    import trio
+
+    from wsdat_core import WebSocketDAT
+
+    result: list[float] = []
+    start = 0.0
+
+    async def run() -> None:
+        nonlocal start
+
+        class NoOp:
+            def onReceiveText(self, message: str) -> None:
+                pass
+
+        class Finish:  # not on the per-message path: the DAT says when the connection ends
+            def onDisconnect(self) -> None:
+                result.append(time.perf_counter() - start)
+                nursery.cancel_scope.cancel()
+
+        dat = WebSocketDAT(netaddress=url, maxlines=maxlines, clamp=clamp, callbacks=[NoOp(), Finish()],
+                           reconnect=False, pinginterval=0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(dat.run)
+            start = time.perf_counter()
+        assert dat.info.messages_received == n, dat.info
+
+    trio.run(run)
+    return result[0]
+
+
+def wsproto_send_loop(url: str, n: int, **_: object) -> float:
+    from wsproto.events import TextMessage
+
+    sock, ws = _wsproto_connect(url)
+    message = "x" * 100
+    start = time.perf_counter()
+    for _ in range(n):
+        sock.sendall(ws.send(TextMessage(data=message)))  # type: ignore[attr-defined]
+    while b"done" not in sock.recv(65536):
+        pass
+    elapsed = time.perf_counter() - start
+    sock.close()
+    return elapsed
+
+
+def wsdat_send_loop(url: str, n: int, **_: object) -> float:
+    import trio
+
+    from wsdat_core import WebSocketDAT
+
+    result: list[float] = []
+
+    async def run() -> None:
+        dat = WebSocketDAT(netaddress=url, sendqueuesize=n + 1, reconnect=False, pinginterval=0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(dat.run)
+            message = "x" * 100
+            start = time.perf_counter()
+            for _ in range(n):
+                dat.sendText(message)
+            while dat.numRows < 2 and dat.info.state == "open":
+                await trio.sleep(0.0005)
+            result.append(time.perf_counter() - start)
+            nursery.cancel_scope.cancel()
+
+    trio.run(run)
+    return result[0]
+
+
+def wsdat_latency(url: str, n: int, **_: object) -> dict[str, float]:
+    import trio
+
+    from wsdat_core import WebSocketDAT
+
+    samples: list[int] = []
+
+    class Stamp:
+        def onReceiveText(self, message: str) -> None:
+            samples.append(time.monotonic_ns() - int(message[: message.index(" ")]))
+
+    async def run() -> None:
+        dat = WebSocketDAT(netaddress=url, callbacks=[Stamp()], reconnect=False, pinginterval=0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(dat.run)
+            while len(samples) < n and dat.info.state == "open":
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    trio.run(run)
+    ordered = sorted(samples[len(samples) // 10:])  # the first tenth warms up
+    return {"p50_us": ordered[len(ordered) // 2] / 1000, "p99_us": ordered[int(len(ordered) * 0.99)] / 1000,
+            "max_us": ordered[-1] / 1000}
+
+
+CLIENTS: dict[str, Callable[..., object]] = {
+    "wsproto": wsproto_loop,
+    "trio-websocket": trio_websocket_loop,
+    "websocket-client": websocket_client_loop,
+    "websockets": websockets_loop,
+    "wsdat": wsdat_loop,
+    "wsproto-send": wsproto_send_loop,
+    "wsdat-send": wsdat_send_loop,
+    "wsdat-latency": wsdat_latency,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("client", choices=CLIENTS)
+    parser.add_argument("url")
+    parser.add_argument("n", type=int)
+    parser.add_argument("--maxlines", type=int, default=100)
+    parser.add_argument("--clamp", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args()
+    before = rss_bytes()
+    cpu = time.process_time()
+    outcome = CLIENTS[args.client](args.url, args.n, maxlines=args.maxlines, clamp=args.clamp)
+    record = {"client": args.client, "messages": args.n, "rss_growth": rss_bytes() - before,
+              "cpu_seconds": time.process_time() - cpu}
+    record.update(outcome if isinstance(outcome, dict) else {"seconds": outcome})
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
