@@ -299,6 +299,34 @@ class Link(WebSocketConnection):
             raise ConnectionClosed(self._close_reason) from None
 
     # -- sending ----------------------------------------------------------------------------------------------------
+    async def send_batch(self, items: list[tuple[int, Any, int]]) -> None:
+        """Encode queued ``(kind, payload, size)`` items into one buffer and write it with one ``send_all``.
+
+        Raises ``ConnectionClosed`` when the connection is closing or closed; nothing of the batch is sent then.
+        """
+        if self._close_reason:
+            raise ConnectionClosed(self._close_reason)
+        send = self._wsproto.send
+        buffer = bytearray()
+        try:
+            for kind, payload, _ in items:
+                if kind == TEXT:
+                    buffer += send(TextMessage(data=payload))
+                elif kind == BINARY:
+                    buffer += send(BytesMessage(data=payload))
+                elif kind == PING:
+                    buffer += send(Ping(payload=payload))
+                else:
+                    buffer += send(Pong(payload=payload))
+        except wsproto.utilities.LocalProtocolError:
+            raise ConnectionClosed(self._close_reason) from None
+        async with self._stream_lock:
+            try:
+                await self._stream.send_all(buffer)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._abort_web_socket()
+                raise ConnectionClosed(self._close_reason) from None
+
     async def send_ping(self, payload: bytes) -> None:
         """Send a ping without waiting for its pong (the pong arrives as a ``PONG`` event)."""
         if self._close_reason:

@@ -31,12 +31,12 @@ from .console import enable_text_console_from_env, log
 from .errors import ConnectError, ProtocolError, WsdatError
 from .info import Clock, Info
 from .params import SPECS, Parameters
+from .sendqueue import SendQueue
 from .table import MessageTable
 
 __all__ = ["WebSocketDAT", "open_dat"]
 
 T = TypeVar("T")
-_Outgoing = tuple[int, Any, int]  # (kind, payload, payload size in bytes)
 
 #: How long a polite close (close frame, wait for the server's) may take before TCP is dropped.
 CLOSE_TIMEOUT: Final = 2.0
@@ -46,6 +46,7 @@ ASYNC_HOOK_LIMIT: Final = 16
 SLOW_COOK_MS: Final = 1000.0
 
 _CONTROL_PAYLOAD_MAX: Final = 125
+_SEND_BATCH_BYTES: Final = 256 * 1024  # queued messages are written together up to about this much
 _NORMAL_CLOSE_CODES: Final = (1000, 1001)
 _CONNECTION_PARAMS: Final = tuple(name for name, spec in SPECS.items() if spec.reconnects)
 _HOST_PARAMS: Final = ("callbacks", "executeloc", "fromop")
@@ -113,7 +114,7 @@ class WebSocketDAT:
         self._active = self.par.active  # read per message: a plain attribute, kept in step by _on_par_change
         self._backoff = Backoff()
         self._link: Link | None = None
-        self._send_channel: trio.MemorySendChannel[_Outgoing] | None = None
+        self._send_queue: SendQueue | None = None
         self._async_hook_limit = async_hook_limit
         self._hook_slots = trio.Semaphore(async_hook_limit)
         self._received_before = 0  # bytes received on earlier connections
@@ -327,27 +328,27 @@ class WebSocketDAT:
 
     # -- sending --------------------------------------------------------------------------------------------------
     def _enqueue(self, what: str, kind: int, payload: str | bytes, size: int) -> int:
-        channel = self._send_channel
-        if channel is None:
+        queue = self._send_queue
+        if queue is None:
             if not self._send_refused_warned:
                 self._send_refused_warned = True
                 self._warn(f"{what}: not connected, nothing sent (further refusals until connected are not reported)")
             return -1
-        try:
-            channel.send_nowait((kind, payload, size))
-        except trio.WouldBlock:
+        if not queue.put((kind, payload, size)):
             if not self._send_full_warned:
                 self._send_full_warned = True
-                self._warn(f"{what}: send queue full ({self.par.sendqueuesize} messages waiting), message refused")
-            return -1
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._warn(f"{what}: send queue full ({queue.limit} messages waiting), message refused")
             return -1
         return size
 
     def sendText(self, *parts: Any) -> int:
         """Queue a text message made of ``parts`` joined without separator; returns its UTF-8 size, or -1."""
-        text = "".join(part if isinstance(part, str) else str(part) for part in parts)
-        return self._enqueue("sendText", TEXT, text, len(text.encode("utf-8", "surrogatepass")))
+        if len(parts) == 1 and type(parts[0]) is str:
+            text: str = parts[0]
+        else:
+            text = "".join(part if isinstance(part, str) else str(part) for part in parts)
+        size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+        return self._enqueue("sendText", TEXT, text, size)
 
     def sendBinary(self, contents: bytes | bytearray | memoryview) -> int:
         """Queue a binary message; returns its size in bytes, or -1."""
@@ -364,25 +365,20 @@ class WebSocketDAT:
         data = _as_bytes("sendPong", contents, allow_text=True, limit=_CONTROL_PAYLOAD_MAX)
         return self._enqueue("sendPong", PONG, data, len(data))
 
-    async def _send_loop(self, link: Link, queue: trio.MemoryReceiveChannel[_Outgoing]) -> None:
+    async def _send_loop(self, link: Link, queue: SendQueue) -> None:
+        """Send what is queued, in order: whatever is waiting goes out encoded in one write (up to a bound)."""
         info = self.info
-        async with queue:
-            async for kind, payload, size in queue:
-                try:
-                    if kind in (TEXT, BINARY):
-                        await link.send_message(payload)
-                        info.messages_sent += 1
-                    elif kind == PING:
-                        await link.send_ping(payload)
-                    else:
-                        await link.pong(payload)
-                except ConnectionClosed:
-                    left = 1 + queue.statistics().current_buffer_used
-                    self._warn(f"{left} queued message(s) not sent: the connection closed")
-                    return
-                info.bytes_sent += size
-                if self._send_full_warned and not queue.statistics().current_buffer_used:
-                    self._send_full_warned = False
+        while True:
+            items = await queue.take(_SEND_BATCH_BYTES)
+            try:
+                await link.send_batch(items)
+            except ConnectionClosed:
+                queue.lost += len(items)  # reported with what is still queued when the connection ends
+                return
+            info.messages_sent += sum(1 for kind, _, _ in items if kind <= BINARY)
+            info.bytes_sent += sum(size for _, _, size in items)
+            if self._send_full_warned and not queue:
+                self._send_full_warned = False
 
     # -- running --------------------------------------------------------------------------------------------------
     @property
@@ -494,9 +490,9 @@ class WebSocketDAT:
 
     async def _serve(self, nursery: trio.Nursery, link: Link, options: ConnectOptions,
                      mark_started: Callable[[], None]) -> str:
-        send, receive = trio.open_memory_channel[_Outgoing](self.par.sendqueuesize)
+        queue = SendQueue(self.par.sendqueuesize)
         self._link = link
-        self._send_channel = send
+        self._send_queue = queue
         self._send_refused_warned = False
         self.info.connects += 1
         self._set_state("open")
@@ -504,7 +500,7 @@ class WebSocketDAT:
         self.monitor(f"connected to {options.endpoint.url}{protocol}")
         if self.par.insecure and options.ssl_context is not None:
             self._warn("TLS certificate and host name checks are OFF (insecure)")
-        nursery.start_soon(self._send_loop, link, receive)
+        nursery.start_soon(self._send_loop, link, queue)
         nursery.start_soon(self._keepalive, link)
         opened_at = trio.current_time()
         deliberate = False
@@ -521,8 +517,9 @@ class WebSocketDAT:
             if link.batch:  # events parsed after the last read (e.g. before an oversized message)
                 await link.flush()
         finally:
-            self._send_channel = None
-            send.close()
+            self._send_queue = None
+            if queue.lost or len(queue):
+                self._warn(f"{queue.lost + len(queue)} queued message(s) not sent: the connection closed")
             with trio.CancelScope(shield=True):
                 if not link.finished.is_set():  # cancelled: the reader is gone, so say goodbye without waiting
                     with trio.move_on_after(CLOSE_TIMEOUT / 2):
