@@ -14,6 +14,7 @@ the moment its handshake finished. Clients:
   wsproto-send       N text messages sent by a bare wsproto loop to /sink, until the server's "done"
   wsdat-send         the same through dat.sendText
   wsdat-latency      /paced messages: server-send to hook-call latency, p50/p99 in microseconds
+  wsdat-many         N DATs in one process on a /tick feed: CPU % of one core and RSS
 """
 
 from __future__ import annotations
@@ -120,16 +121,18 @@ def websockets_loop(url: str, n: int, **_: object) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------- wsdat
-def wsdat_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, **_: object) -> float:
+def wsdat_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, **_: object) -> dict[str, float]:
     import trio
 
     from wsdat_core import WebSocketDAT
 
     result: list[float] = []
+    table_growth: list[int] = []
     start = 0.0
+    table_before = 0
 
     async def run() -> None:
-        nonlocal start
+        nonlocal start, table_before
 
         class NoOp:
             def onReceiveText(self, message: str) -> None:
@@ -138,6 +141,7 @@ def wsdat_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, **_: o
         class Finish:  # not on the per-message path: the DAT says when the connection ends
             def onDisconnect(self) -> None:
                 result.append(time.perf_counter() - start)
+                table_growth.append(rss_bytes() - table_before)
                 nursery.cancel_scope.cancel()
 
         dat = WebSocketDAT(netaddress=url, maxlines=maxlines, clamp=clamp, callbacks=[NoOp(), Finish()],
@@ -145,10 +149,11 @@ def wsdat_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, **_: o
         async with trio.open_nursery() as nursery:
             await nursery.start(dat.run)
             start = time.perf_counter()
+            table_before = rss_bytes()
         assert dat.info.messages_received == n, dat.info
 
     trio.run(run)
-    return result[0]
+    return {"seconds": result[0], "table_rss_growth": table_growth[0]}
 
 
 def wsproto_send_loop(url: str, n: int, **_: object) -> float:
@@ -215,6 +220,34 @@ def wsdat_latency(url: str, n: int, **_: object) -> dict[str, float]:
             "max_us": ordered[-1] / 1000}
 
 
+def wsdat_many(url: str, n: int, window: float = 20.0, **_: object) -> dict[str, float]:
+    """``n`` DATs in one process, each on its own connection to ``url`` (a /tick feed); CPU and RSS over ``window``."""
+    import trio
+
+    from wsdat_core import WebSocketDAT
+
+    outcome: dict[str, float] = {}
+
+    async def run() -> None:
+        dats = [WebSocketDAT(f"dat{i}", netaddress=url, maxlines=100, reconnect=False) for i in range(n)]
+        async with trio.open_nursery() as nursery:
+            for dat in dats:
+                await nursery.start(dat.run)
+            assert all(dat.connected for dat in dats), "not every DAT connected"
+            await trio.sleep(2)  # settle
+            received = sum(dat.info.messages_received for dat in dats)
+            cpu, wall = time.process_time(), time.perf_counter()
+            await trio.sleep(window)
+            outcome["cpu_percent"] = 100 * (time.process_time() - cpu) / (time.perf_counter() - wall)
+            outcome["messages_per_second"] = (sum(d.info.messages_received for d in dats) - received) / window
+            outcome["rss_mib"] = rss_bytes() / 2**20
+            outcome["connected"] = sum(dat.connected for dat in dats)
+            nursery.cancel_scope.cancel()
+
+    trio.run(run)
+    return outcome
+
+
 CLIENTS: dict[str, Callable[..., object]] = {
     "wsproto": wsproto_loop,
     "trio-websocket": trio_websocket_loop,
@@ -224,6 +257,7 @@ CLIENTS: dict[str, Callable[..., object]] = {
     "wsproto-send": wsproto_send_loop,
     "wsdat-send": wsdat_send_loop,
     "wsdat-latency": wsdat_latency,
+    "wsdat-many": wsdat_many,
 }
 
 

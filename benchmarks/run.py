@@ -1,0 +1,215 @@
+"""wsdat's benchmark suite: every figure is a ratio against a baseline measured in the same run.
+
+    make bench                     # or: python benchmarks/run.py [--repeat 5] [--quick]
+
+The server (benchmarks/blast_server.py) runs in its own process and writes pre-encoded frames as fast as loopback
+allows; each client runs in a fresh process (benchmarks/clients.py). Repetitions interleave the clients, so a noisy
+machine disturbs all of them alike; the table gives min / median / max of each ratio over the repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MIB = 2**20
+
+
+def run_client(client: str, url: str, n: int, *extra: str) -> dict[str, float]:
+    done = subprocess.run([sys.executable, str(HERE / "clients.py"), client, url, str(n), *extra],
+                          capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"{client} failed: {done.stderr.strip().splitlines()[-1:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@dataclass
+class Row:
+    name: str
+    values: list[float]
+    target: str = ""
+    check: Callable[[float], bool] | None = None
+
+    def line(self) -> str:
+        low, mid, high = min(self.values), statistics.median(self.values), max(self.values)
+        verdict = "" if self.check is None else ("ok" if self.check(mid) else "MISSED")
+        return f"{self.name:<52} {low:>8.2f} {mid:>8.2f} {high:>8.2f}  {self.target:<10} {verdict}"
+
+
+class Bench:
+    def __init__(self, port: int, repeat: int) -> None:
+        self.port = port
+        self.repeat = repeat
+        self.rows: list[Row] = []
+
+    def url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def rates(self, clients: Sequence[str], path: str, n: int, *extra: str) -> dict[str, list[float]]:
+        """Messages per second of each client, per repetition (clients interleaved)."""
+        rates: dict[str, list[float]] = {client: [] for client in clients}
+        for _ in range(self.repeat):
+            for client in clients:
+                args = extra if client.startswith("wsdat") else ()
+                rates[client].append(n / run_client(client, self.url(path), n, *args)["seconds"])
+        return rates
+
+    def ratio(self, name: str, numerator: list[float], denominator: list[float], target: float | None = None,
+              at_most: bool = False) -> None:
+        values = [a / b for a, b in zip(numerator, denominator, strict=True)]
+        if target is None:
+            self.rows.append(Row(name, values))
+        elif at_most:
+            self.rows.append(Row(name, values, f"<= {target}", lambda v: v <= target))
+        else:
+            self.rows.append(Row(name, values, f">= {target}", lambda v: v >= target))
+
+    def section(self, title: str) -> None:
+        print(f"\n== {title}", flush=True)
+
+    def show(self, rows_before: int) -> None:
+        for row in self.rows[rows_before:]:
+            print(row.line(), flush=True)
+
+
+def throughput(bench: Bench, quick: bool) -> None:
+    n = 50_000 if quick else 200_000
+    bench.section(f"1. throughput, {n} text messages of 100 B, DAT maxlines=100 with a no-op onReceiveText plugin")
+    start = len(bench.rows)
+    clients = ["wsproto", "trio-websocket", "websocket-client", "websockets", "wsdat"]
+    r = bench.rates(clients, f"/blast?n={n}&size=100", n)
+    bench.ratio("wsdat / bare wsproto loop", r["wsdat"], r["wsproto"], 0.75)
+    bench.ratio("wsdat / trio-websocket get_message() loop", r["wsdat"], r["trio-websocket"], 1.7)
+    bench.ratio("wsdat / websocket-client", r["wsdat"], r["websocket-client"], 2.0)
+    bench.ratio("wsdat / websockets (asyncio, C speedups)", r["wsdat"], r["websockets"])
+    bench.ratio("trio-websocket / bare wsproto loop", r["trio-websocket"], r["wsproto"])
+    bench.show(start)
+    print("   (median msg/s: " + ", ".join(f"{c} {statistics.median(v):,.0f}" for c, v in r.items()) + ")")
+
+    start = len(bench.rows)
+    for label, size, count, kind in [("16 B", 16, n, "text"), ("1 KiB", 1024, n // 2, "text"),
+                                     ("64 KiB", 65536, max(500, n // 60), "text"), ("100 B binary", 100, n, "binary")]:
+        r = bench.rates(["wsproto", "trio-websocket", "websocket-client", "wsdat"],
+                        f"/blast?n={count}&size={size}&kind={kind}", count)
+        bench.ratio(f"{label}: wsdat / bare wsproto loop", r["wsdat"], r["wsproto"])
+        bench.ratio(f"{label}: wsdat / trio-websocket", r["wsdat"], r["trio-websocket"])
+        bench.ratio(f"{label}: wsdat / websocket-client", r["wsdat"], r["websocket-client"])
+    bench.show(start)
+
+
+def flat_cost(bench: Bench, quick: bool) -> None:
+    n = 300_000 if quick else 1_200_000
+    bench.section(f"2. flat cost in table size: {n} messages, maxlines=1,000,000 vs maxlines=100 (per-message time)")
+    start = len(bench.rows)
+    small, large = [], []
+    for _ in range(bench.repeat):
+        url = bench.url(f"/blast?n={n}&size=100")
+        small.append(run_client("wsdat", url, n, "--maxlines", "100")["seconds"])
+        large.append(run_client("wsdat", url, n, "--maxlines", "1000000")["seconds"])
+    bench.ratio("time per message, maxlines 1M / maxlines 100", large, small, 1.1, at_most=True)
+    bench.show(start)
+
+
+def memory(bench: Bench, quick: bool) -> None:
+    n = 200_000 if quick else 1_000_000
+    bench.section(f"3. memory: {n} rows of 100 B, clamp off: RSS growth while receiving; "
+                  "limit 1.5 x payload + 120 B per row")
+    start = len(bench.rows)
+    growth = [run_client("wsdat", bench.url(f"/blast?n={n}&size=100"), n, "--no-clamp")["table_rss_growth"]
+              for _ in range(max(1, bench.repeat // 2))]
+    limit = 1.5 * 100 * n + 120 * n
+    bench.ratio("RSS growth / limit", growth, [limit] * len(growth), 1.0, at_most=True)
+    bench.show(start)
+    print(f"   (median RSS growth {statistics.median(growth) / MIB:.1f} MiB = "
+          f"{statistics.median(growth) / n:.0f} B per row of 100 B)")
+
+
+def many(bench: Bench, quick: bool) -> None:
+    n = 1000
+    window = 10 if quick else 20
+    bench.section(f"4. many connections: {n} DATs in one process, 1 message/s each, {window} s window")
+    start = len(bench.rows)
+    results = [run_client("wsdat-many", bench.url("/tick?interval=1"), n) for _ in range(1 if quick else 2)]
+    bench.ratio("RSS / 200 MB", [r["rss_mib"] * MIB / 200e6 for r in results], [1.0] * len(results), 1.0, True)
+    bench.ratio("CPU / 50% of one core", [r["cpu_percent"] / 50 for r in results], [1.0] * len(results), 1.0, True)
+    bench.show(start)
+    print("   (" + "; ".join(f"RSS {r['rss_mib']:.0f} MiB, CPU {r['cpu_percent']:.1f}%, "
+                           f"{r['messages_per_second']:.0f} msg/s" for r in results) + ")")
+
+
+def latency(bench: Bench, quick: bool) -> None:
+    n = 20_000 if quick else 50_000
+    bench.section(f"5. latency at 10k msg/s ({n} messages): server send -> hook call")
+    start = len(bench.rows)
+    results = [run_client("wsdat-latency", bench.url(f"/paced?n={n}&rate=10000"), n) for _ in range(bench.repeat)]
+    bench.ratio("p99 / 2 ms", [r["p99_us"] / 2000 for r in results], [1.0] * len(results), 1.0, True)
+    bench.show(start)
+    print("   (p50 " + ", ".join(f"{r['p50_us']:.0f}" for r in results) + " us; p99 "
+          + ", ".join(f"{r['p99_us']:.0f}" for r in results) + " us)")
+
+
+def sending(bench: Bench, quick: bool) -> None:
+    n = 50_000 if quick else 200_000
+    bench.section(f"6. sending {n} text messages of 100 B until the server confirms")
+    start = len(bench.rows)
+    r = bench.rates(["wsproto-send", "wsdat-send"], f"/sink?n={n}", n)
+    bench.ratio("wsdat sendText / bare wsproto send loop", r["wsdat-send"], r["wsproto-send"], 0.75)
+    bench.show(start)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    import os
+
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in
+                         ("trio", "trio-websocket", "wsproto", "websocket-client", "websockets"))
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}; {versions}")
+
+
+SCENARIOS = {"throughput": throughput, "flat": flat_cost, "memory": memory, "many": many, "latency": latency,
+             "sending": sending}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="fewer messages and repetitions (about 3 minutes)")
+    parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios")
+    args = parser.parse_args()
+    repeat = 2 if args.quick and args.repeat == 5 else args.repeat
+    server = subprocess.Popen([sys.executable, str(HERE / "blast_server.py")], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    port = int(server.stdout.readline().split()[1])
+    bench = Bench(port, repeat)
+    print(f"machine: {machine()}")
+    print(f"repetitions: {repeat}; ratios > 1 mean wsdat is faster, except where the target says <=")
+    print(f"{'':<52} {'min':>8} {'median':>8} {'max':>8}  {'target':<10}")
+    try:
+        for name in args.only or SCENARIOS:
+            SCENARIOS[name](bench, args.quick)
+    finally:
+        server.terminate()
+        server.wait(5)
+        server.stdout.close()
+    missed = [row.name for row in bench.rows if row.check is not None and not row.check(statistics.median(row.values))]
+    print("\nall targets met" if not missed else f"\ntargets missed: {', '.join(missed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
