@@ -9,7 +9,7 @@ import pytest
 
 from wsdat_core import ParameterError, PluginError, hookimpl
 from wsdat_core.callbacks import CallbackHost, list_plugins, load_plugin
-from wsdat_core.hookspecs import HOOK_NAMES
+from wsdat_core.hookspecs import TD_HOOK_NAMES
 
 DATA = Path(__file__).parent / "data"
 
@@ -50,7 +50,7 @@ def host_for(*refs: object, executeloc: str = "current", fromop: str = "", **kw:
 
 def test_td_callbacks_file_runs_unchanged() -> None:
     host, dat, errors = host_for(str(DATA / "td_callbacks.py"))
-    for name in HOOK_NAMES:
+    for name in TD_HOOK_NAMES:
         assert host.implements(name)
     host.call("onConnect")
     host.call("onReceiveText", rowIndex=3, message="ping me")

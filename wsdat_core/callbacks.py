@@ -244,10 +244,13 @@ class CallbackHost:
         # pluggy calls the plugin registered last first; register backwards so hooks run in the order listed.
         for index, (name, plugin) in reversed(list(enumerate(loaded.values()))):
             try:
-                manager.register(plugin, name=name if not manager.has_plugin(name) else f"{name}#{index}")
+                registered = manager.register(plugin, name=name if not manager.has_plugin(name) else f"{name}#{index}")
                 manager.check_pending()
             except (pluggy.PluginValidationError, ValueError) as exc:
                 raise PluginError(f"callbacks: plugin {name!r} does not fit the wsdat hooks: {exc}") from exc
+            if not manager.get_hookcallers(plugin):
+                raise PluginError(f"callbacks: {name!r} ({type(plugin).__name__} {registered}) implements none of "
+                                  f"the hooks ({', '.join(HOOK_NAMES)})")
         calls: dict[str, tuple[_Impl, ...]] = {}
         for hook_name in HOOK_NAMES:
             caller: pluggy.HookCaller = getattr(manager.hook, hook_name)
@@ -327,7 +330,7 @@ def list_plugins(names: Iterable[str] | None = None) -> list[PluginInfo]:
             dist_name, version = dist.metadata["Name"], dist.version
             manager = WsdatPluginManager()
             try:
-                plugin = _instantiate(ep.load(), ep.name)
+                plugin = ep.load()  # a class is inspected, not instantiated: listing must not open its resources
                 manager.register(plugin, name=ep.name)
                 hooks = tuple(caller.name for caller in manager.get_hookcallers(plugin) or ())
             except Exception as exc:  # a broken plugin must not break the listing

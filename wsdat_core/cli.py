@@ -214,7 +214,7 @@ async def watch(dat: Any, printer: _Printer, options: WatchOptions, nursery: tri
 
 def _summary(dat: Any, printer: _Printer, seconds: float) -> str:
     info = dat.info
-    return (f"wsdat: {printer.received} message(s) received ({printer.text} text, {printer.binary} binary), "
+    return (f"{printer.received} message(s) received ({printer.text} text, {printer.binary} binary), "
             f"{info.messages_sent} sent, {info.connects} connection(s), {info.errors} error(s) in {seconds:.1f} s")
 
 
@@ -234,7 +234,7 @@ async def run_session(dat: Any, printer: _Printer, options: WatchOptions, feed: 
         code = await watch(dat, printer, options, nursery)
         nursery.cancel_scope.cancel()
     if dat.info.connects:
-        sys.stderr.write(_summary(dat, printer, trio.current_time() - started) + "\n")
+        sys.stderr.write(f"wsdat: {_summary(dat, printer, trio.current_time() - started)}\n")
     if options.save is not None:
         _save(dat, options.save)
     return code
@@ -282,6 +282,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     options = _watch_options(args, sys.stdout)
     dat, printer = _make_dat(params, options, sys.stdout, "demo", [DemoCallbacks()])
     return trio.run(run_session, dat, printer, options, DemoFeed(rate=args.rate))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import replay
+
+    params = parameters_from(args)
+    params["active"] = True
+    options = _watch_options(args, sys.stdout)
+    options.send_stdin = False
+    dat, printer = _make_dat(params, options, sys.stdout, args.name)
+
+    async def session() -> int:
+        started = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(dat.run_offline)
+            if options.live:
+                from .view import LiveView
+
+                nursery.start_soon(LiveView(dat, wrap=options.wrap).run)
+            events = await replay(dat, Path(args.file), args.speed)
+            nursery.cancel_scope.cancel()
+        elapsed = trio.current_time() - started
+        sys.stderr.write(f"wsdat: replayed {events} event(s); {_summary(dat, printer, elapsed)}\n")
+        if options.save is not None:
+            _save(dat, options.save)
+        return EXIT_OK
+
+    return trio.run(session)
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import new_plugin
+
+    root = new_plugin(args.name, Path(args.dir))
+    print(f"created {root}: pip install -e {root} && pytest {root}")
+    return EXIT_OK
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -345,9 +381,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_parameter_flags(demo, skip=("netaddress", "port", "active"))
     demo.set_defaults(handler=cmd_demo)
 
+    replay = commands.add_parser("replay", help="feed a wsdat-record recording through the hooks and the table")
+    replay.add_argument("file", help="a JSONL file written by the wsdat-record plugin")
+    replay.add_argument("--speed", type=float, default=1.0, metavar="X",
+                        help="2 plays twice as fast, 0 as fast as possible (default 1)")
+    _add_watch_flags(replay, demo=False)
+    add_parameter_flags(replay, skip=("netaddress", "port", "active", "timeout"))
+    replay.set_defaults(handler=cmd_replay)
+
     plugins = commands.add_parser("plugins", help="list installed plugins (entry points in group 'wsdat')")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(handler=cmd_plugins)
+
+    scaffold = commands.add_parser("new-plugin", help="write a ready plugin package wsdat-NAME")
+    scaffold.add_argument("name", help="the plugin's name (its entry point), e.g. shout")
+    scaffold.add_argument("--dir", default=".", help="where to create wsdat-NAME/ (default: here)")
+    scaffold.set_defaults(handler=cmd_new_plugin)
 
     run = commands.add_parser("run", help="run the DATs of a service file (TOML) in one nursery")
     run.add_argument("file", help="the service file, e.g. service.toml")
@@ -355,8 +404,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sole_exception(error: BaseException) -> BaseException:
+    """The one exception inside nested exception groups (trio wraps errors raised in a nursery), else ``error``."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def _exit_code(error: BaseException) -> int | None:
+    """Exit code and one line on stderr for the errors a user can cause; None for anything else."""
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_OK
+    if isinstance(error, (UsageError, ValueError, PluginError)):  # ParameterError, ServiceFileError, ReplayError
+        code = EXIT_USAGE
+    elif isinstance(error, WsdatError):
+        code = EXIT_FAILED
+    else:
+        return None
+    sys.stderr.write(f"wsdat: error: {error}\n")
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         if getattr(args, "duration", None) == 0:
@@ -364,14 +435,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _setup_console(args.verbose)
         code: int = args.handler(args)
         return code
-    except UsageError as exc:
-        sys.stderr.write(f"wsdat: error: {exc}\n")
-        return EXIT_USAGE
-    except (ValueError, PluginError) as exc:  # ParameterError, ServiceFileError, plugins: what the user gave
-        sys.stderr.write(f"wsdat: error: {exc}\n")
-        return EXIT_USAGE
-    except WsdatError as exc:
-        sys.stderr.write(f"wsdat: error: {exc}\n")
+    except BaseException as raised:
+        error = _sole_exception(raised)
+        known = _exit_code(error)
+        if known is not None:
+            return known
+        if isinstance(error, SystemExit) or (args is not None and args.verbose):
+            raise
+        sys.stderr.write(f"wsdat: internal error: {type(error).__name__}: {error} (-v shows the traceback)\n")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        return EXIT_OK

@@ -51,6 +51,7 @@ _NORMAL_CLOSE_CODES: Final = (1000, 1001)
 _CONNECTION_PARAMS: Final = tuple(name for name, spec in SPECS.items() if spec.reconnects)
 _HOST_PARAMS: Final = ("callbacks", "executeloc", "fromop")
 _KEEPALIVE_PARAMS: Final = ("pinginterval", "pingtimeout")
+_RECEIVED: Final = {"text": TEXT, "binary": BINARY, "ping": PING, "pong": PONG}
 _names = itertools.count(1)
 
 # Outcomes of one connection, deciding what the supervisor does next.
@@ -316,6 +317,7 @@ class WebSocketDAT:
                 info.bytes_received = self._received_before + self._link.bytes_received
             info.end_cook(started)
             self._check_blocking(started, waited)
+        self._spawn_all(call("onCook"))
 
     def _check_blocking(self, started: float, waited: float) -> None:
         blocked_ms = (self.info.clock.now() - started - waited) * 1000.0
@@ -412,6 +414,50 @@ class WebSocketDAT:
         finally:
             self._nursery = None
             self._set_state("closed")
+
+    async def run_offline(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run without a network until cancelled: the nursery for ``async def`` hooks, and :meth:`deliver` feeds
+        events (``wsdat replay`` uses it)."""
+        if self._nursery is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        self.info.clock.restart()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+            self._set_state("closed")
+
+    async def deliver(self, events: Sequence[tuple[str, Any]]) -> None:
+        """Process events as if they had come from a server: ``("text", str)``, ``("binary", bytes)``,
+        ``("ping", bytes)``, ``("pong", bytes)``, ``("connect", url)``, ``("disconnect", None)``,
+        ``("monitor", str)``. Consecutive received events are cooked together, as one network read would be.
+        """
+        batch: list[Event] = []
+        for kind, payload in events:
+            if kind in _RECEIVED:
+                batch.append((_RECEIVED[kind], payload))
+                continue
+            if batch:
+                await self._cook(batch)
+                batch = []
+            if kind == "connect":
+                self.info.connects += 1
+                self._set_state("open")
+                await self._call_hook("onConnect")
+            elif kind == "disconnect":
+                self.info.disconnects += 1
+                self._set_state("closed")
+                await self._call_hook("onDisconnect")
+            elif kind == "monitor":
+                self.monitor(str(payload))
+            else:
+                raise ValueError(f"deliver: unknown event kind {kind!r}; expected one of "
+                                 f"{', '.join([*_RECEIVED, 'connect', 'disconnect', 'monitor'])}")
+        if batch:
+            await self._cook(batch)
 
     def stop(self) -> None:
         """Stop :meth:`run` (closes the connection with 1001 going away)."""

@@ -33,7 +33,7 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["HOOK_NAMES", "PROJECT", "hookimpl", "hookspec"]
+__all__ = ["HOOK_NAMES", "PROJECT", "TD_HOOK_NAMES", "hookimpl", "hookspec"]
 
 PROJECT = "wsdat"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -97,7 +97,18 @@ def onMonitorMessage(me: Any, dat: Any, message: str) -> None:
     """
 
 
-HOOK_NAMES = (
+@hookspec
+def onCook(me: Any, dat: Any) -> None:
+    """wsdat's addition, not a TouchDesigner callback: a cook finished.
+
+    Called once after the events of one network read went through the table and the other hooks (``dat.info`` is
+    already updated). Plugins that buffer, such as a recorder, flush here, so nothing received is lost on a crash.
+    """
+
+
+#: TouchDesigner's seven callbacks.
+TD_HOOK_NAMES = (
     "onConnect", "onDisconnect", "onReceiveText", "onReceiveBinary", "onReceivePing", "onReceivePong",
     "onMonitorMessage",
 )
+HOOK_NAMES = (*TD_HOOK_NAMES, "onCook")
