@@ -51,3 +51,20 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "site" / "hooks" / "index.html").read_text().count("onReceiveText") >= 2
+
+
+async def test_porting_sample_runs_unchanged_as_a_callbacks_file(independent_server, tmp_path: Path) -> None:
+    import trio
+
+    from wsdat_core import WebSocketDAT
+    from wsdat_core.testing import wait_until
+
+    td_sample = FENCE.findall((ROOT / "docs" / "porting.md").read_text())[0]
+    callbacks = tmp_path / "websocket1_callbacks.py"
+    callbacks.write_text(td_sample)
+    dat = WebSocketDAT(netaddress=independent_server.url, callbacks=[str(callbacks)])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(dat.run)
+        await wait_until(lambda: dat.fetch("last", None) is not None)  # the echo of onConnect's subscription
+        nursery.cancel_scope.cancel()
+    assert dat.fetch("last") == '{"subscribe": "prices"}'
