@@ -15,11 +15,12 @@ against the 0.12 series, pinned in ``pyproject.toml``) to change three things wi
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import trio
 import wsproto.utilities
@@ -66,6 +67,8 @@ Sink = Callable[[list[Event]], Awaitable[None]]
 #: 64 KiB reads, small messages unchanged).
 RECEIVE_BUFFER: Final = 1024 * 1024
 USER_AGENT: Final = f"wsdat/{__version__}"
+#: Seconds to wait for the server's TCP close after the WebSocket close handshake.
+CLOSE_WAIT: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,18 +214,22 @@ class Link(WebSocketConnection):
                     break
                 if self.batch:
                     await self.flush()
-                try:
-                    data = await self._stream.receive_some(self._receive_buffer_size)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    await self._abort_web_socket()
-                    break
+                # After the close handshake the server should drop TCP (RFC 6455 7.1.1); do not wait for it forever.
+                wait = CLOSE_WAIT if self._close_handshake.is_set() else math.inf
+                data: bytes | bytearray = b""
+                with trio.move_on_after(wait):
+                    try:
+                        data = await self._stream.receive_some(self._receive_buffer_size)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        await self._abort_web_socket()
+                        break
                 if not data:  # TCP closed; before a close frame it is an abnormal closure (1006)
                     if protocol.state is not ConnectionState.CLOSED:
                         await self._abort_web_socket()
                     break
                 self.bytes_received += len(data)
                 if protocol.state is not ConnectionState.CLOSED:
-                    protocol.receive_data(cast(bytes, data))  # wsproto takes any bytes-like
+                    protocol.receive_data(data)  # type: ignore[arg-type]  # wsproto takes any bytes-like
 
     # -- trio-websocket event handlers ------------------------------------------------------------------------------
     async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:

@@ -398,37 +398,35 @@ class WebSocketDAT:
             context = make_ssl_context(par.cafile, par.certfile, par.keyfile, par.insecure)
         return ConnectOptions(endpoint, context, par.headers, par.subprotocols, par.maxmessagesize)
 
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[trio.Nursery]:
+        """The DAT's nursery: connection tasks and ``async def`` hooks live in it and end with it."""
+        if self._nursery is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        self.info.clock.restart()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                yield nursery
+        finally:
+            self._nursery = None
+            self._set_state("closed")
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the DAT until cancelled: connect, receive, call hooks, send; reconnect when parameters change.
 
         Use as ``await nursery.start(dat.run)``, which returns after the first connect attempt finished (connected or
         failed), or at once while ``active`` is off.
         """
-        if self._nursery is not None:
-            raise RuntimeError(f"{self.name} is already running")
-        self.info.clock.restart()
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                await self._supervise(task_status)
-        finally:
-            self._nursery = None
-            self._set_state("closed")
+        async with self._running():
+            await self._supervise(task_status)
 
     async def run_offline(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run without a network until cancelled: the nursery for ``async def`` hooks, and :meth:`deliver` feeds
         events (``wsdat replay`` uses it)."""
-        if self._nursery is not None:
-            raise RuntimeError(f"{self.name} is already running")
-        self.info.clock.restart()
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                task_status.started()
-                await trio.sleep_forever()
-        finally:
-            self._nursery = None
-            self._set_state("closed")
+        async with self._running():
+            task_status.started()
+            await trio.sleep_forever()
 
     async def deliver(self, events: Sequence[tuple[str, Any]]) -> None:
         """Process events as if they had come from a server: ``("text", str)``, ``("binary", bytes)``,
@@ -549,7 +547,7 @@ class WebSocketDAT:
         nursery.start_soon(self._send_loop, link, queue)
         nursery.start_soon(self._keepalive, link)
         opened_at = trio.current_time()
-        deliberate = False
+        deliberate = stopped = False
         try:
             await self._call_hook("onConnect")
             link.delivering.set()
@@ -568,6 +566,7 @@ class WebSocketDAT:
                 self._warn(f"{queue.lost + len(queue)} queued message(s) not sent: the connection closed")
             with trio.CancelScope(shield=True):
                 if not link.finished.is_set():  # cancelled: the reader is gone, so say goodbye without waiting
+                    stopped = True
                     with trio.move_on_after(CLOSE_TIMEOUT / 2):
                         await link.say_goodbye(1001, "going away")
                 await link.abort()  # the client side must close its socket itself
@@ -575,7 +574,7 @@ class WebSocketDAT:
             self._received_before += link.bytes_received
             self.info.bytes_received = self._received_before
             self._link = None
-            self._report_close(link, deliberate)
+            self._report_close(link, "stopped" if stopped else "closed" if deliberate else "ended")
             self._backoff.connection_lasted(trio.current_time() - opened_at)
             self.info.disconnects += 1
             self._set_state("closed")
@@ -609,12 +608,17 @@ class WebSocketDAT:
         for call in pending:
             self._spawn_nowait(call)
 
-    def _report_close(self, link: Link, deliberate: bool) -> None:
+    def _report_close(self, link: Link, how: str) -> None:
+        """``how``: ``stopped`` (the DAT was cancelled), ``closed`` (we closed: Active off or new parameters) or
+        ``ended`` (the server or the network ended it)."""
         reason = link.closed
         if link.fault is not None:
             self._error(f"disconnected: {link.fault}")
-        elif deliberate:
-            self.monitor("disconnected: closed by wsdat (parameters changed)")
+        elif how == "stopped":
+            self.monitor("disconnected: the DAT was stopped (1001 going away)")
+        elif how == "closed":
+            why = "parameters changed" if self.par.active else "Active is off"
+            self.monitor(f"disconnected: closed by wsdat ({why})")
         elif reason is None or reason.code in _NORMAL_CLOSE_CODES:
             detail = _close_description(reason.code, reason.reason) if reason else "no close code"
             self.monitor(f"disconnected: the server closed the connection ({detail})")

@@ -443,3 +443,17 @@ async def test_the_cli_reports_faults_in_one_line(nursery: trio.Nursery, script,
     lines = err.splitlines()
     assert all(line.startswith("wsdat: ") for line in lines)
     assert sum(fragment in line for line in lines) == 1
+
+
+async def test_server_that_never_drops_tcp_after_closing_does_not_hang_us(nursery: trio.Nursery) -> None:
+    async def script(stream: trio.SocketStream, request: Request) -> None:
+        await stream.send_all(handshake(request) + text("ok-1") + close(1000, b"bye"))
+        await trio.sleep(30)  # keeps TCP open, reads nothing
+
+    server = await HostileServer(script).start(nursery)
+    dat, seen = await start(nursery, server)
+    with trio.fail_after(5):
+        await wait_until(lambda: dat.info.disconnects == 1)
+    assert seen.texts == [(1, "ok-1")]
+    assert dat.info.errors == 0
+    dat.stop()
