@@ -68,3 +68,13 @@ async def test_porting_sample_runs_unchanged_as_a_callbacks_file(independent_ser
         await wait_until(lambda: dat.fetch("last", None) is not None)  # the echo of onConnect's subscription
         nursery.cancel_scope.cancel()
     assert dat.fetch("last") == '{"subscribe": "prices"}'
+
+
+def test_the_cli_page_error_example_prints_what_it_shows() -> None:
+    page = (ROOT / "docs" / "cli.md").read_text()
+    example = page[page.index("$ wsdat connect ws://localhost:1"):].splitlines()
+    shown = example[1]
+    done = subprocess.run([sys.executable, "-m", "wsdat_core", "connect", "ws://localhost:1"], capture_output=True,
+                          text=True, timeout=30)
+    assert done.stderr.strip() == shown
+    assert str(done.returncode) == example[3]

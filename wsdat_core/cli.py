@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 SAVE_FORMATS = {".csv": "to_csv", ".tsv": "to_tsv", ".json": "to_json"}
 _POLL = 0.05
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2}\s*)+")
 _LIST_PARAMS = {"callbacks", "headers", "subprotocols"}
 # Short, familiar spellings kept beside the parameter names (websocat/wscat users type these).
 _ALIASES = {"executeloc": ["--execute-from"], "headers": ["--header", "-H"], "subprotocols": ["--subprotocol"]}
@@ -147,7 +149,8 @@ class WatchOptions:
 
 
 def _decode_line(line: str, encoding: str) -> bytes:
-    if encoding == "hex":
+    """A stdin line as bytes: ``hex`` (spaces allowed), ``base64``, or ``auto`` (hex when it is hex, else base64)."""
+    if encoding == "hex" or (encoding == "auto" and _HEX.fullmatch(line)):
         return bytes.fromhex(line)
     return base64.b64decode(line, validate=True)
 
@@ -158,6 +161,8 @@ async def _send_stdin(dat: Any, binary: str | None) -> None:
     Lines read while the DAT is not connected wait for the connection.
     """
     log = logging.getLogger(LOGGER_NAME)
+    if sys.stdin is None:  # started without a standard input at all
+        return
     while True:
         line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
         if not line:
@@ -350,7 +355,8 @@ def _add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     watch.add_argument("--output", choices=FORMATS, default=None,
                        help="one line per message (default: the live table on a terminal, plain otherwise)")
     watch.add_argument("--wrap", action="store_true", help="wrap long messages in the live table (TD's word wrap)")
-    watch.add_argument("--binary", choices=("hex", "base64"), help="send stdin lines as binary, decoded from these")
+    watch.add_argument("--binary", nargs="?", const="auto", choices=("hex", "base64", "auto"),
+                       help="send stdin lines as binary messages, decoded from hex or base64 (alone: whichever fits)")
     watch.add_argument("--no-stdin", action="store_true", help="do not send stdin lines")
     watch.add_argument("--save", metavar="FILE", help="write the table on exit (.csv, .tsv or .json)")
     watch.add_argument("--name", default="wsdat" if not demo else "demo", help="the DAT's name in messages")

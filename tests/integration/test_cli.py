@@ -55,6 +55,8 @@ def test_binary_stdin_and_output(independent_server) -> None:
     done = wsdat("connect", independent_server.url, "--count", "1", "--binary", "base64", "--output", "tsv",
                  stdin="AP8Q\n")
     assert done.stdout.strip() == "binary\t00 ff 10"
+    done = wsdat("connect", independent_server.url, "--count", "2", "--binary", stdin="00 ff\nAP8Q\n")
+    assert done.stdout.splitlines() == ["<binary 2 bytes: 00 ff>", "<binary 3 bytes: 00 ff 10>"]
 
 
 def test_save_writes_the_table_on_exit(independent_server, tmp_path: Path) -> None:
