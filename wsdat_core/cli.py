@@ -90,6 +90,9 @@ def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = (
         if spec.is_switch:
             group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                help=help_text)
+        elif name == "callbacks":  # --callbacks a b c, as TD users list several
+            group.add_argument(*flags, dest=name, action="extend", nargs="+", default=None, metavar=spec.metavar,
+                               help=help_text + " (one or more; repeatable)")
         elif name in _LIST_PARAMS:
             group.add_argument(*flags, dest=name, action="append", default=None, metavar=spec.metavar,
                                help=help_text + " (repeatable)")
@@ -269,6 +272,9 @@ def _make_dat(params: dict[str, Any], options: WatchOptions, stdout: TextIO, nam
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
+    refs = args.callbacks or []
+    if args.url is None and refs and refs[-1].startswith(("ws://", "wss://")):
+        args.url = refs.pop()  # `--callbacks a b URL`: the URL was taken for a plugin reference
     params = parameters_from(args)
     if args.url is None and "netaddress" not in params:
         raise UsageError("connect needs a URL (or --netaddress)")

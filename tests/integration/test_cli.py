@@ -227,3 +227,12 @@ def test_wait_keeps_retrying_the_first_connection(start_server) -> None:
     assert process.returncode == 0, err
     assert out.strip() == "hello again"
     assert "connection refused" in err
+
+
+def test_several_callbacks_after_one_flag_and_the_url_last(independent_server, tmp_path: Path) -> None:
+    script = tmp_path / "shout.py"
+    script.write_text("def onReceiveText(dat, message):\n    if message == 'hi':\n        dat.sendText('HI')\n")
+    done = wsdat("connect", "--callbacks", "echo", str(script), independent_server.url, "--count", "4",
+                 stdin="hi\n")
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == sorted(["hi", "echo: hi", "HI", "echo: HI"])
