@@ -4,9 +4,10 @@
 
 A server on loopback numbers every message it sends; on a schedule it streams, floods, stalls, drops TCP without a
 close frame, closes with 1001 and restarts (stops listening, then listens again on the same port). A DAT with
-reconnect and keepalive on watches it, and once Active is switched off for a while (a deliberate window: nothing can
-arrive then). At the end it prints messages sent vs received vs in the table, lost / duplicated / reordered counts,
-connects and reconnects, and RSS over time. Target: zero lost or duplicated messages, flat memory.
+reconnect and keepalive on watches it, and once Active is switched off for a while: what the server sent just before
+it saw that close is dropped by design (TouchDesigner drops data while Active is off) and is counted apart.
+At the end it prints messages sent vs received vs in the table, lost / duplicated / reordered counts, connects and
+reconnects, and RSS over time. Target: zero lost or duplicated messages, flat memory.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class SoakServer:
     rate: float
     port: int = 0
     mode: str = "stream"
+    phase: str = ""
     sent: list[int] = field(default_factory=list)
+    sent_in: list[str] = field(default_factory=list)  # the phase each message was sent in
     connections: list[WebSocketConnection] = field(default_factory=list)
     scope: trio.CancelScope | None = None
 
@@ -49,6 +52,7 @@ class SoakServer:
         number = len(self.sent)
         await connection.send_message(f"seq:{number}")
         self.sent.append(number)
+        self.sent_in.append(self.phase)
 
     async def _handle(self, request: WebSocketRequest) -> None:
         connection = await request.accept()
@@ -99,6 +103,7 @@ async def soak(duration: float, rate: float) -> int:
             print(f"{trio.current_time():9.1f}  phase {phase:<10} received {len(received):>8}  rss {rss_mib():.1f} MiB",
                   flush=True)
             rss.append((phase, rss_mib()))
+            server.phase = phase
             if phase == "restart":
                 await server.close_all(1001)
                 assert server.scope is not None
@@ -122,14 +127,20 @@ async def soak(duration: float, rate: float) -> int:
         nursery.cancel_scope.cancel()
 
     sent = server.sent
-    lost = sorted(set(sent) - set(received))
+    missing = sorted(set(sent) - set(received))
+    # While Active is off, data sent to the DAT is lost by design (TouchDesigner's rule): not counted as lost.
+    deliberate = [n for n in missing if server.sent_in[n] == "inactive"]
+    lost = [n for n in missing if server.sent_in[n] != "inactive"]
     duplicated = len(received) - len(set(received))
     reordered = sum(1 for a, b in itertools.pairwise(received) if b < a)
     in_table = dat.numRows - 1
     tail_ok = [int(m[4:]) for m in dat.col("message")[1:]] == received[-in_table:]
     print()
     print(f"sent {len(sent)}  received {len(received)}  in table {in_table} (maxlines 1000, newest kept: {tail_ok})")
-    print(f"lost {len(lost)}  duplicated {duplicated}  reordered {reordered}")
+    print(f"lost {len(lost)}  duplicated {duplicated}  reordered {reordered}  "
+          f"(dropped while Active was off, by design: {len(deliberate)})")
+    if lost:
+        print("lost messages by phase: " + ", ".join(f"{n} ({server.sent_in[n]})" for n in lost[:20]))
     print(f"connects {dat.info.connects}  disconnects {dat.info.disconnects}  reconnects {dat.info.reconnects}  "
           f"errors {dat.info.errors}  warnings {dat.info.warnings}")
     print("rss MiB by phase: " + ", ".join(f"{p} {v:.1f}" for p, v in rss) + f", end {rss_mib():.1f}")
