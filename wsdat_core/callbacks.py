@@ -298,9 +298,6 @@ class CallbackHost:
                 self.report(hook, impl.plugin_name, exc)
         return pending or _NOTHING_PENDING
 
-    def plugin_names(self) -> list[str]:
-        return [name for name, _ in self.manager.list_name_plugin()]
-
 
 # ------------------------------------------------------------------------------------------------- installed plugins
 @dataclass(frozen=True, slots=True)

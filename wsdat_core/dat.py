@@ -625,11 +625,8 @@ class WebSocketDAT:
         elif reason.code == 1006:
             self._error("disconnected: connection lost without a close frame (1006 abnormal closure)")
         else:
-            self._error(f"disconnected: the server closed the connection with {_close_description(*_code(reason))}")
-
-
-def _code(reason: Any) -> tuple[int, str | None]:
-    return reason.code, reason.reason
+            self._error("disconnected: the server closed the connection with "
+                        f"{_close_description(reason.code, reason.reason)}")
 
 
 def _as_bytes(what: str, contents: object, *, allow_text: bool, limit: float = math.inf) -> bytes:

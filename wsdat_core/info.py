@@ -32,8 +32,6 @@ _OWN_CHANNELS: Final = (
 )
 CHANNELS: Final = TD_CHANNELS + _OWN_CHANNELS
 
-STATES: Final = ("closed", "connecting", "open", "closing")
-
 
 class Clock:
     """Frames at a fixed ``rate`` (frames per second) from an injectable time source ``now`` (seconds)."""
