@@ -5,7 +5,7 @@ channels describe the last cook in frames of a clock; here the clock runs at a f
 injectable time source, so tests can set time exactly.
 
 ``cook_frame`` counts frames from the DAT's start (its "component timeline"); ``cook_abs_frame`` counts frames from
-the moment wsdat was loaded into the process; ``cook_start_time`` / ``cook_end_time`` are milliseconds into the frame
+the start of the process; ``cook_start_time`` / ``cook_end_time`` are milliseconds into the frame
 the cook started in; ``cook_time`` is the cook's duration in milliseconds.
 Pure: no trio, no sockets.
 """
@@ -13,14 +13,28 @@ Pure: no trio, no sockets.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 __all__ = ["CHANNELS", "PROCESS_START", "TD_CHANNELS", "Clock", "Info"]
 
-#: Reference point of ``cook_abs_frame``: when this module was first imported.
-PROCESS_START: Final = time.monotonic()
+def _process_start() -> float:
+    """The process's start on the ``time.monotonic`` scale: from /proc on Linux, else when wsdat was imported."""
+    now = time.monotonic()
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            up = float(uptime.read().split()[0])
+        age = up - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return now
+    return now - age if 0 <= age < up else now
+
+
+#: Reference point of ``cook_abs_frame``: when the process started.
+PROCESS_START: Final = _process_start()
 
 TD_CHANNELS: Final = (
     "num_rows", "num_cols", "total_cooks", "cook_time", "cook_frame", "cook_abs_frame", "cook_start_time",
