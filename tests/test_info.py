@@ -75,3 +75,13 @@ def test_clock_rate_is_configurable_and_validated() -> None:
     assert clock.abs_frame(now()) == 60
     with pytest.raises(ValueError, match="rate"):
         Clock(rate=0)
+
+
+def test_abs_frames_count_from_the_process_start_not_from_the_import() -> None:
+    import subprocess
+    import sys
+
+    code = ("import time; time.sleep(0.6); from wsdat_core.info import PROCESS_START; "
+            "print(time.monotonic() - PROCESS_START)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert 0.55 <= float(done.stdout) < 30
