@@ -63,6 +63,15 @@ def test_binary_rows_show_text_where_utf8_and_exact_bytes() -> None:
     assert t.row(1) == ["ok\\xff", "6f 6b ff"]
 
 
+def test_cells_are_strings_with_td_val_row_and_col() -> None:
+    t = MessageTable()
+    t.append("a")
+    t.append("b")
+    cell = t[-1, "message"]
+    assert cell == "b" and isinstance(cell, str)
+    assert (cell.val, cell.row, cell.col) == ("b", 2, 0)
+
+
 def test_negative_rows_count_from_the_end() -> None:
     t = MessageTable()
     for m in ("a", "b", "c"):

@@ -20,11 +20,23 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Final
 
-__all__ = ["BYTES", "MESSAGE", "MessageTable", "hex_bytes"]
+__all__ = ["BYTES", "MESSAGE", "Cell", "MessageTable", "hex_bytes"]
 
 MESSAGE: Final = "message"
 BYTES: Final = "bytes"
 Message = str | bytes
+
+
+class Cell(str):
+    """A cell's text, as ``table[r, c]`` returns it: a ``str``, with TouchDesigner's ``.val``, ``.row`` and ``.col``
+    so ported code such as ``dat[1, 0].val`` keeps working."""
+
+    row: int
+    col: int
+
+    @property
+    def val(self) -> str:
+        return str(self)
 
 
 def hex_bytes(message: Message) -> str:
@@ -171,7 +183,10 @@ class MessageTable:
         if not isinstance(key, tuple) or len(key) != 2:
             raise TypeError("index the table with [row, column]")
         row, col = key
-        return self._row_cells(self._row_index(row))[self._col_index(col)]
+        row_index, col_index = self._row_index(row), self._col_index(col)
+        cell = Cell(self._row_cells(row_index)[col_index])
+        cell.row, cell.col = row_index, col_index
+        return cell
 
     def row(self, index: int) -> list[str]:
         """The cells of one row (0 is the heading)."""
