@@ -213,11 +213,15 @@ async def watch(dat: Any, printer: _Printer, options: WatchOptions, nursery: tri
         return EXIT_FAILED  # the monitor line already said why
     if options.send_stdin:
         nursery.start_soon(_send_stdin, dat, options.binary)
+    _start_view(dat, options, nursery)
+    return await _outcome(dat, printer, options)
+
+
+def _start_view(dat: Any, options: WatchOptions, nursery: trio.Nursery) -> None:
     if options.live:
         from .view import LiveView
 
         nursery.start_soon(LiveView(dat, wrap=options.wrap).run)
-    return await _outcome(dat, printer, options)
 
 
 def _summary(dat: Any, printer: _Printer, seconds: float) -> str:
@@ -291,7 +295,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     params = parameters_from(args)
     params.setdefault("netaddress", "127.0.0.1")  # replaced by the feed's URL once it listens
     options = _watch_options(args, sys.stdout)
-    dat, printer = _make_dat(params, options, sys.stdout, "demo", [DemoCallbacks()])
+    dat, printer = _make_dat(params, options, sys.stdout, args.name, [DemoCallbacks()])
     return trio.run(run_session, dat, printer, options, DemoFeed(rate=args.rate))
 
 
@@ -308,10 +312,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         started = trio.current_time()
         async with trio.open_nursery() as nursery:
             await nursery.start(dat.run_offline)
-            if options.live:
-                from .view import LiveView
-
-                nursery.start_soon(LiveView(dat, wrap=options.wrap).run)
+            _start_view(dat, options, nursery)
             events = await replay(dat, Path(args.file), args.speed)
             nursery.cancel_scope.cancel()
         elapsed = trio.current_time() - started
