@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -80,7 +81,6 @@ class ScriptedServer:
         self.connections: list[WebSocketConnection] = []
         self.requests: list[WebSocketRequest] = []
         self._scope: trio.CancelScope | None = None
-        self._changed = trio.Event()
 
     @property
     def url(self) -> str:
@@ -101,22 +101,14 @@ class ScriptedServer:
         if self._scope is not None:
             self._scope.cancel()
 
-    def _touch(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
     async def _handle(self, request: WebSocketRequest) -> None:
         self.requests.append(request)
         offered = [p for p in request.proposed_subprotocols if p in self.subprotocols]
         connection = await request.accept(subprotocol=offered[0] if offered else None)
         self.connections.append(connection)
-        self._touch()
-        try:
+        with contextlib.suppress(ConnectionClosed):
             while True:
                 self.received.append(await connection.get_message())
-                self._touch()
-        except ConnectionClosed:
-            self._touch()
 
     # -- waiting --------------------------------------------------------------------------------------------------
     async def wait_client(self, count: int = 1, timeout: float = DEFAULT_WAIT) -> WebSocketConnection:
