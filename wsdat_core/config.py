@@ -132,14 +132,11 @@ def _load_dat(path: Path, lines: list[str], name: str, params: object) -> DATCon
             raise _fail(path, where, f"dat.{name}.{key}", f"{exc.value!r} is not allowed; expected {exc.allowed}") \
                 from None
     try:  # the rules between parameters (netaddress + port, executeloc + fromop, keyfile + certfile)
-        Parameters(**{k: v for k, v in checked.items() if k not in ("callbacks", "executeloc", "fromop")})
+        Parameters(**{k: v for k, v in checked.items() if k != "callbacks"})  # callbacks load when the DAT exists
     except ParameterError as exc:
         where = _locate(lines, table, exc.name) or line
         raise _fail(path, where, f"dat.{name}.{exc.name}", f"{exc.value!r} is not allowed; expected {exc.allowed}") \
             from None
-    if checked.get("executeloc") == "op" and not checked.get("fromop"):
-        raise _fail(path, _locate(lines, table, "executeloc") or line, f"dat.{name}.executeloc",
-                    "'op' needs fromop (the name of another DAT, or module:attribute)")
     return DATConfig(name, checked, line)
 
 

@@ -15,7 +15,6 @@ against the 0.12 series, pinned in ``pyproject.toml``) to change three things wi
 from __future__ import annotations
 
 import contextlib
-import math
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -214,15 +213,11 @@ class Link(WebSocketConnection):
                     break
                 if self.batch:
                     await self.flush()
-                # After the close handshake the server should drop TCP (RFC 6455 7.1.1); do not wait for it forever.
-                wait = CLOSE_WAIT if self._close_handshake.is_set() else math.inf
-                data: bytes | bytearray = b""
-                with trio.move_on_after(wait):
-                    try:
-                        data = await self._stream.receive_some(self._receive_buffer_size)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        await self._abort_web_socket()
-                        break
+                try:
+                    data = await self._read()
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._abort_web_socket()
+                    break
                 if not data:  # TCP closed; before a close frame it is an abnormal closure (1006)
                     if protocol.state is not ConnectionState.CLOSED:
                         await self._abort_web_socket()
@@ -230,6 +225,15 @@ class Link(WebSocketConnection):
                 self.bytes_received += len(data)
                 if protocol.state is not ConnectionState.CLOSED:
                     protocol.receive_data(data)  # type: ignore[arg-type]  # wsproto takes any bytes-like
+
+    async def _read(self) -> bytes | bytearray:
+        """One network read; ``b""`` at EOF. After the close handshake the server should drop TCP (RFC 6455 7.1.1):
+        wait for that a little, not forever."""
+        if not self._close_handshake.is_set():
+            return await self._stream.receive_some(self._receive_buffer_size)
+        with trio.move_on_after(CLOSE_WAIT):
+            return await self._stream.receive_some(self._receive_buffer_size)
+        return b""
 
     # -- trio-websocket event handlers ------------------------------------------------------------------------------
     async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:
@@ -335,12 +339,6 @@ class Link(WebSocketConnection):
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._abort_web_socket()
                 raise ConnectionClosed(self._close_reason) from None
-
-    async def send_ping(self, payload: bytes) -> None:
-        """Send a ping without waiting for its pong (the pong arrives as a ``PONG`` event)."""
-        if self._close_reason:
-            raise ConnectionClosed(self._close_reason)
-        await self._send(Ping(payload=payload))
 
     # -- running ----------------------------------------------------------------------------------------------------
     async def serve(self) -> None:

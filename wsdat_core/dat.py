@@ -593,7 +593,7 @@ class WebSocketDAT:
                 continue
             try:
                 if timeout <= 0:
-                    await link.send_ping(b"")
+                    await link.send_batch([(PING, b"", 0)])
                     continue
                 with trio.move_on_after(timeout) as waiting:
                     await link.ping()
