@@ -217,6 +217,8 @@ class PendingCall:
 
 
 _NOTHING_PENDING: Final[tuple[PendingCall, ...]] = ()
+#: Each hook's arguments after ``me`` and ``dat``, in the spec's order.
+_HOOK_ARGS: Final = {name: tuple(inspect.signature(getattr(hookspecs, name)).parameters)[2:] for name in HOOK_NAMES}
 
 
 @dataclass(slots=True)
@@ -231,7 +233,6 @@ class CallbackHost:
     namespace: Mapping[str, object] | None = None
     manager: WsdatPluginManager = field(default_factory=WsdatPluginManager)
     _calls: dict[str, tuple[_Impl, ...]] = field(default_factory=dict)
-    _spec_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def configure(self, refs: Sequence[object], executeloc: str = "current", fromop: str = "") -> None:
         """Load ``refs`` and decide ``me``; on error the previous configuration stays in force."""
@@ -265,7 +266,6 @@ class CallbackHost:
                 impls.append(_Impl(_adapter(impl.function, impl.argnames, spec_argnames), impl.plugin_name, me,
                                    inspect.iscoroutinefunction(impl.function)))
             calls[hook_name] = tuple(impls)
-            self._spec_args[hook_name] = tuple(spec_argnames[2:])  # after me and dat
         self.manager = manager
         self._calls = calls
 
@@ -283,7 +283,7 @@ class CallbackHost:
         if not impls:
             return _NOTHING_PENDING
         if kwargs:
-            args = (*args, *(kwargs[name] for name in self._spec_args[hook][len(args):]))
+            args = (*args, *(kwargs[name] for name in _HOOK_ARGS[hook][len(args):]))
         pending: list[PendingCall] | None = None
         dat = self.dat
         for impl in impls:
