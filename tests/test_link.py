@@ -28,12 +28,12 @@ async def run_link(chunks: list[bytes]) -> list[list[Event]]:
         batch.clear()
 
     link = Link(client, OPTIONS, sink)
-    link.delivering.set()
+    link.start_delivery()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(link.serve)
         request = await read_request(server)
         await server.send_all(handshake(request))
-        await link.ready.wait()
+        await link.wait_ready()
         assert link.handshake_done
         for chunk in chunks:
             await server.send_all(chunk)

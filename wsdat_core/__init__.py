@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .address import Endpoint, resolve_url
 from .errors import (
     ConnectError,
+    ConnectionClosedError,
     ConnectTimeout,
     HandshakeRejected,
     ParameterError,
@@ -35,6 +36,7 @@ __all__ = [
     "Clock",
     "ConnectError",
     "ConnectTimeout",
+    "ConnectionClosedError",
     "Endpoint",
     "HandshakeRejected",
     "Info",

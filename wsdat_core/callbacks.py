@@ -43,7 +43,9 @@ from .hookspecs import HOOK_NAMES, PROJECT
 __all__ = [
     "ENTRY_POINT_GROUP",
     "CallbackHost",
+    "Configuration",
     "PendingCall",
+    "Plugin",
     "PluginInfo",
     "WsdatPluginManager",
     "list_plugins",
@@ -180,6 +182,7 @@ class _Impl:
     #: Takes ``(me, dat, *hook arguments)`` in the spec's order and calls the implementation with its own subset.
     adapter: Callable[..., Any]
     plugin_name: str
+    plugin: object
     me: object
     is_async: bool
 
@@ -221,11 +224,40 @@ _NOTHING_PENDING: Final[tuple[PendingCall, ...]] = ()
 _HOOK_ARGS: Final = {name: tuple(inspect.signature(getattr(hookspecs, name)).parameters)[2:] for name in HOOK_NAMES}
 
 
+def _ref_key(ref: object) -> object:
+    """What identifies a reference across configurations: the same key loads the same plugin object once."""
+    if isinstance(ref, str):
+        text = ref.strip()
+        return os.path.abspath(text) if _looks_like_path(text) else text
+    return ("object", id(ref))
+
+
+@dataclass(frozen=True, slots=True)
+class Plugin:
+    """A loaded callbacks plugin: the name it is known by and the object whose hooks run."""
+
+    name: str
+    obj: object
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    """Plugins loaded and checked by :meth:`CallbackHost.prepare`, not yet running."""
+
+    manager: WsdatPluginManager
+    calls: dict[str, tuple[_Impl, ...]]
+    loaded: dict[object, tuple[object, Plugin]]
+    added: list[Plugin]
+    removed: list[Plugin]
+
+
 @dataclass(slots=True)
 class CallbackHost:
     """The callbacks of one DAT: a pluggy manager holding its plugins and the calls in order.
 
-    ``dat`` is passed as the ``dat`` argument and is ``me`` for Execute-from ``current``.
+    ``dat`` is passed as the ``dat`` argument and is ``me`` for Execute-from ``current``. A plugin keeps its object
+    across configurations while its reference stays listed (so a changed ``callbacks`` list starts only the plugins
+    it adds and stops only those it removes).
     """
 
     dat: object
@@ -233,24 +265,52 @@ class CallbackHost:
     namespace: Mapping[str, object] | None = None
     manager: WsdatPluginManager = field(default_factory=WsdatPluginManager)
     _calls: dict[str, tuple[_Impl, ...]] = field(default_factory=dict)
+    _loaded: dict[object, tuple[object, Plugin]] = field(default_factory=dict)
 
-    def configure(self, refs: Sequence[object], executeloc: str = "current", fromop: str = "") -> None:
-        """Load ``refs`` and decide ``me``; on error the previous configuration stays in force."""
+    @property
+    def plugins(self) -> list[Plugin]:
+        """The loaded plugins, in the order listed."""
+        return [plugin for _, plugin in self._loaded.values()]
+
+    def configure(self, refs: Sequence[object], executeloc: str = "current", fromop: str = "",
+                  reload: Iterable[object] = ()) -> tuple[list[Plugin], list[Plugin]]:
+        """Load ``refs`` and decide ``me`` (:meth:`prepare` then :meth:`commit`); returns ``(added, removed)``."""
+        return self.commit(self.prepare(refs, executeloc, fromop, reload))
+
+    def prepare(self, refs: Sequence[object], executeloc: str = "current", fromop: str = "",
+                reload: Iterable[object] = ()) -> Configuration:
+        """Load ``refs`` and decide ``me`` without changing what runs; raises on any error.
+
+        References listed before keep their plugin object, except keys in ``reload`` (loaded again: the old object
+        counts as removed, the new one as added).
+        """
         fromop_object = resolve_fromop(fromop, self.namespace) if executeloc == "op" else None
-        manager = WsdatPluginManager()
-        loaded: dict[int, tuple[str, object]] = {}
+        reloading = {_ref_key(ref) for ref in reload}
+        loaded: dict[object, tuple[object, Plugin]] = {}
         for ref in refs:
-            name, plugin = load_plugin(ref)
-            loaded.setdefault(id(plugin), (name, plugin))
+            key = _ref_key(ref)
+            if key in loaded:
+                continue
+            previous = self._loaded.get(key)
+            if previous is not None and key not in reloading:
+                loaded[key] = previous
+                continue
+            name, obj = load_plugin(ref)
+            loaded[key] = (ref, Plugin(name, obj))
+        plugins: dict[int, Plugin] = {}
+        for _, plugin in loaded.values():
+            plugins.setdefault(id(plugin.obj), plugin)
+        manager = WsdatPluginManager()
         # pluggy calls the plugin registered last first; register backwards so hooks run in the order listed.
-        for index, (name, plugin) in reversed(list(enumerate(loaded.values()))):
+        for index, plugin in reversed(list(enumerate(plugins.values()))):
+            name, obj = plugin.name, plugin.obj
             try:
-                registered = manager.register(plugin, name=name if not manager.has_plugin(name) else f"{name}#{index}")
+                registered = manager.register(obj, name=name if not manager.has_plugin(name) else f"{name}#{index}")
                 manager.check_pending()
             except (pluggy.PluginValidationError, ValueError) as exc:
                 raise PluginError(f"callbacks: plugin {name!r} does not fit the wsdat hooks: {exc}") from exc
-            if not manager.get_hookcallers(plugin):
-                raise PluginError(f"callbacks: {name!r} ({type(plugin).__name__} {registered}) implements none of "
+            if not manager.get_hookcallers(obj):
+                raise PluginError(f"callbacks: {name!r} ({type(obj).__name__} {registered}) implements none of "
                                   f"the hooks ({', '.join(HOOK_NAMES)})")
         calls: dict[str, tuple[_Impl, ...]] = {}
         for hook_name in HOOK_NAMES:
@@ -263,15 +323,32 @@ class CallbackHost:
                 if impl.hookwrapper or impl.wrapper:
                     raise PluginError(f"callbacks: {impl.plugin_name}.{hook_name}: hook wrappers are not supported")
                 me = {"current": self.dat, "callbacks": impl.plugin, "op": fromop_object}[executeloc]
-                impls.append(_Impl(_adapter(impl.function, impl.argnames, spec_argnames), impl.plugin_name, me,
-                                   inspect.iscoroutinefunction(impl.function)))
+                impls.append(_Impl(_adapter(impl.function, impl.argnames, spec_argnames), impl.plugin_name,
+                                   impl.plugin, me, inspect.iscoroutinefunction(impl.function)))
             calls[hook_name] = tuple(impls)
-        self.manager = manager
-        self._calls = calls
+        before = {id(plugin.obj): plugin for _, plugin in self._loaded.values()}
+        added = [plugin for key, plugin in plugins.items() if key not in before]
+        removed = [plugin for key, plugin in before.items() if key not in plugins]
+        return Configuration(manager, calls, loaded, added, removed)
+
+    def commit(self, configuration: Configuration) -> tuple[list[Plugin], list[Plugin]]:
+        """Make a prepared configuration the one that runs; returns its ``(added, removed)`` plugins."""
+        self.manager = configuration.manager
+        self._calls = configuration.calls
+        self._loaded = configuration.loaded
+        return configuration.added, configuration.removed
 
     def implements(self, hook: str) -> bool:
         """True when at least one plugin implements ``hook``."""
         return bool(self._calls.get(hook))
+
+    def me_of(self, plugin: Plugin) -> object:
+        """What ``plugin``'s hooks get as ``me``."""
+        for impls in self._calls.values():
+            for impl in impls:
+                if impl.plugin is plugin.obj:
+                    return impl.me
+        return self.dat
 
     def call(self, hook: str, *args: Any, **kwargs: Any) -> Sequence[PendingCall]:
         """Call every implementation of ``hook`` with the hook's arguments after ``me`` and ``dat`` (positionally in
@@ -284,6 +361,15 @@ class CallbackHost:
             return _NOTHING_PENDING
         if kwargs:
             args = (*args, *(kwargs[name] for name in _HOOK_ARGS[hook][len(args):]))
+        return self._call(hook, impls, args)
+
+    def call_plugins(self, hook: str, plugins: Iterable[Plugin]) -> Sequence[PendingCall]:
+        """Call ``hook`` (one without arguments beyond ``me`` and ``dat``) of ``plugins`` only, as :meth:`call`."""
+        objects = {id(plugin.obj) for plugin in plugins}
+        impls = tuple(impl for impl in self._calls.get(hook, ()) if id(impl.plugin) in objects)
+        return self._call(hook, impls, ()) if impls else _NOTHING_PENDING
+
+    def _call(self, hook: str, impls: Sequence[_Impl], args: tuple[Any, ...]) -> Sequence[PendingCall]:
         pending: list[PendingCall] | None = None
         dat = self.dat
         for impl in impls:

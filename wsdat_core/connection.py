@@ -1,20 +1,27 @@
-"""The network: open a WebSocket client connection and hand what arrives to the DAT in batches.
+"""The network: open a WebSocket client connection, hand what arrives to the session in batches, keep it alive,
+and report how it ended.
 
-This is the only module that touches trio-websocket. :class:`Link` subclasses its ``WebSocketConnection`` (tested
-against the 0.12 series, pinned in ``pyproject.toml``) to change three things without forking it:
+This is the only module that touches trio-websocket and wsproto. :class:`Link` subclasses trio-websocket's
+``WebSocketConnection`` (tested against the 0.12 series, pinned in ``pyproject.toml``; ``tests/test_link.py`` checks
+every private name used here) to change what a DAT needs without forking it:
 
-* complete messages, pings and pongs go to a batch instead of the library's memory channel (pings are still answered
-  automatically), so they reach ``onReceivePing`` / ``onReceivePong`` and no task switch happens per message;
-* the batch is handed to the DAT once per network read (one *cook* per read): the reader loop (trio-websocket's,
-  specialised) cooks the events parsed from one read just before the next read, which also gives backpressure: while
-  the DAT is busy, nothing more is read from the socket;
+* complete messages, pings and pongs go to a batch instead of the library's memory channel, so they reach
+  ``onReceivePing`` / ``onReceivePong`` and no task switch happens per message; pings are answered by the session
+  after the hooks saw them (so a hook's own ``sendPong`` is the only pong), not by the reader;
+* the batch is handed to the session once per network read (one *cook* per read): the reader cooks the events parsed
+  from one read just before the next read, which also gives backpressure: while the DAT is busy, nothing more is
+  read from the socket;
 * protocol failures, oversized messages and rejected handshakes become :mod:`wsdat_core.errors` types with one clear
-  line each, and a broken frame fails the connection as RFC 6455 7.1.7 says (close frame with the code, then TCP close).
+  line each, and a broken frame fails the connection as RFC 6455 7.1.7 says (close frame with the code, then TCP
+  close);
+* keepalive pings run beside the reader, and the end of the connection is one frozen
+  :class:`~wsdat_core.closing.ConnectionEnd`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -39,7 +46,9 @@ from wsproto.events import (
 
 from . import __version__
 from .address import Endpoint
-from .errors import ConnectError, HandshakeRejected, ProtocolError, TLSError, WsdatError
+from .closing import ABNORMAL, ClosedBy, ConnectionEnd
+from .errors import ConnectError, ConnectionClosedError, HandshakeRejected, ProtocolError, TLSError, WsdatError
+from .events import EventKind
 
 __all__ = [
     "BINARY",
@@ -53,13 +62,15 @@ __all__ = [
 ]
 
 # Kinds of received event in a batch; a batch is a list of (kind, payload).
-TEXT: Final = 0
-BINARY: Final = 1
-PING: Final = 2
-PONG: Final = 3
+TEXT: Final = EventKind.TEXT
+BINARY: Final = EventKind.BINARY
+PING: Final = EventKind.PING
+PONG: Final = EventKind.PONG
 
-Event = tuple[int, Any]
+Event = tuple[EventKind, Any]
 Sink = Callable[[list[Event]], Awaitable[None]]
+#: What the send path writes: ``(kind, payload, size in bytes, the sender's receipt)``.
+Outgoing = tuple[EventKind, Any, int, Any]
 
 #: Bytes asked of the socket per read: a read returns what is there, so small feeds get small reads, while a blast of
 #: large messages gets few reads, few cooks and few scheduler rounds (measured: 64 KiB messages 1.5x faster than with
@@ -79,6 +90,9 @@ class ConnectOptions:
     headers: tuple[tuple[str, str], ...] = ()
     subprotocols: tuple[str, ...] = ()
     max_message_size: int = 16 * 1024 * 1024
+    #: Keepalive: seconds between pings (0: off) and seconds to wait for the pong (0: do not wait).
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
 
     def handshake_headers(self) -> list[tuple[bytes, bytes]]:
         """The user's headers plus ``User-Agent`` and ``Origin`` unless the user gave them."""
@@ -129,18 +143,28 @@ class _ClientProtocol(WSConnection):
 
 
 class Link(WebSocketConnection):
-    """A trio-websocket client connection that delivers messages, pings and pongs to a DAT in batches."""
+    """A trio-websocket client connection that delivers messages, pings and pongs to a sink in batches.
+
+    The session runs :meth:`serve` in a nursery, announces the connection, then calls :meth:`start_delivery`;
+    :meth:`wait_finished` returns once the connection ended and everything received was delivered, and :attr:`end`
+    says how it ended.
+    """
 
     def __init__(self, stream: trio.abc.Stream, options: ConnectOptions, sink: Sink) -> None:
         self.batch: list[Event] = []
-        self.sink = sink
-        self.fault: WsdatError | None = None
-        self.ready = trio.Event()
-        self.finished = trio.Event()
-        #: Set by the DAT once it announced the connection (onConnect); nothing is cooked before.
-        self.delivering = trio.Event()
+        self._sink = sink
+        self._fault: WsdatError | None = None
+        self._closed_by: ClosedBy | None = None
+        self._answer: int | None = None  # the close code the server answered ours with
+        self._ready = trio.Event()
+        self._finished = trio.Event()
+        self._delivering = trio.Event()
+        self._keepalive = (options.ping_interval, options.ping_timeout)
+        self._keepalive_changed = trio.Event()
         #: Bytes read from the network, WebSocket framing included.
         self.bytes_received = 0
+        #: How the connection ended; set once :meth:`wait_finished` returns.
+        self.end: ConnectionEnd | None = None
         endpoint = options.endpoint
         super().__init__(
             stream,
@@ -154,15 +178,29 @@ class Link(WebSocketConnection):
         )
 
     # -- delivery ---------------------------------------------------------------------------------------------------
+    def start_delivery(self) -> None:
+        """The session announced the connection: from now on batches are cooked (nothing is before)."""
+        self._delivering.set()
+
     async def flush(self) -> None:
         """Cook the pending batch; whatever the sink did not get to (cancellation) stays pending."""
-        await self.delivering.wait()
+        await self._delivering.wait()
         batch, self.batch = self.batch, []
         try:
-            await self.sink(batch)
+            await self._sink(batch)
         finally:
             if batch:
                 self.batch[:0] = batch
+
+    async def wait_finished(self) -> ConnectionEnd:
+        """Wait until the connection ended and everything received on it was delivered; returns :attr:`end`."""
+        await self._finished.wait()
+        assert self.end is not None
+        return self.end
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
 
     # -- the reader -------------------------------------------------------------------------------------------------
     async def _reader_task(self) -> None:
@@ -170,7 +208,7 @@ class Link(WebSocketConnection):
 
         Complete single-frame messages (nearly all of them) go straight into the batch, without the per-event handler
         dispatch, coroutine and debug log line of the library's loop; every other event takes the library's handlers
-        (overridden above where a DAT needs more). The batch is cooked once per read, just before the next read.
+        (overridden below where a DAT needs more). The batch is cooked once per read, just before the next read.
         """
         if self._initial_request:
             try:
@@ -238,7 +276,7 @@ class Link(WebSocketConnection):
     # -- trio-websocket event handlers ------------------------------------------------------------------------------
     async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:
         await super()._handle_accept_connection_event(event)
-        self.ready.set()
+        self._ready.set()
 
     async def _handle_reject_connection_event(self, event: RejectConnection) -> None:
         # Fail at once on the status line: waiting for a body that may never end would turn a clear refusal into a
@@ -264,45 +302,52 @@ class Link(WebSocketConnection):
         if self._message_parts:
             self._message_parts.append(data)
             parts: Any = self._message_parts
-            data = "".join(parts) if kind == TEXT else b"".join(parts)
+            data = "".join(parts) if kind is TEXT else b"".join(parts)
             self._message_parts = []
             self._message_size = 0
-        elif kind == BINARY and not isinstance(data, bytes):
+        elif kind is BINARY and not isinstance(data, bytes):
             data = bytes(data)
         self.batch.append((kind, data))
 
     async def _refuse_oversized(self, size: int) -> None:
         reason = f"message of at least {size} bytes exceeds maxmessagesize {self._max_message_size}"
-        self.fault = ProtocolError(f"{reason}; closed with 1009")
+        await self._fail(ProtocolError(f"{reason}; closed with 1009"), 1009, reason)
         self._message_parts = []
         self._message_size = 0
-        self._close_reason = CloseReason(1009, reason)
+
+    async def _fail(self, fault: WsdatError, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): remember why, send a close frame with ``code``, stop reading."""
+        self._fault = fault
+        self._closed_by = ClosedBy.WSDAT
+        self._close_reason = CloseReason(code, reason)
         self._reader_running = False
         with contextlib.suppress(ConnectionClosed):
-            await self._send(CloseConnection(code=1009, reason=reason))
+            await self._send(CloseConnection(code=code, reason=reason))
 
     async def _handle_ping_event(self, event: Ping) -> None:
-        if not self._reader_running:
-            return
-        self.batch.append((PING, bytes(event.payload)))
-        await super()._handle_ping_event(event)
+        # Not answered here: the session answers after the hooks saw the ping (a hook may answer it itself).
+        if self._reader_running:
+            self.batch.append((PING, bytes(event.payload)))
 
     async def _handle_pong_event(self, event: Pong) -> None:
         self.batch.append((PONG, bytes(event.payload)))
         await super()._handle_pong_event(event)
 
     async def _handle_close_connection_event(self, event: CloseConnection) -> None:
-        if self._wsproto.state is not ConnectionState.OPEN:
-            await super()._handle_close_connection_event(event)
+        state = self._wsproto.state
+        if state is ConnectionState.OPEN:
+            # A close event while still OPEN did not come from a close frame: wsproto reports a frame it could not
+            # parse this way. Fail the connection: tell the peer why, then drop TCP (RFC 6455 7.1.7).
+            await self._fail(ProtocolError(f"protocol error: {event.reason} (closed with {event.code})"), event.code,
+                             event.reason or "")
+            await self._close_stream()
+            self._close_handshake.set()
             return
-        # A close event while still OPEN did not come from a close frame: wsproto reports a frame it could not parse
-        # this way. Fail the connection: tell the peer why, then drop TCP (RFC 6455 7.1.7).
-        self.fault = ProtocolError(f"protocol error: {event.reason} (closed with {event.code})")
-        self._close_reason = CloseReason(event.code, event.reason)
-        with contextlib.suppress(ConnectionClosed):
-            await self._send(CloseConnection(code=event.code, reason=event.reason))
-        await self._close_stream()
-        self._close_handshake.set()
+        if state is ConnectionState.REMOTE_CLOSING and self._closed_by is None:
+            self._closed_by = ClosedBy.SERVER
+        elif self._closed_by is ClosedBy.WSDAT:
+            self._answer = event.code
+        await super()._handle_close_connection_event(event)
 
     async def _send(self, event: Any) -> None:
         try:
@@ -312,58 +357,133 @@ class Link(WebSocketConnection):
             raise ConnectionClosed(self._close_reason) from None
 
     # -- sending ----------------------------------------------------------------------------------------------------
-    async def send_batch(self, items: list[tuple[int, Any, int]]) -> None:
-        """Encode queued ``(kind, payload, size)`` items into one buffer and write it with one ``send_all``.
+    async def send_batch(self, items: list[Outgoing]) -> None:
+        """Encode queued ``(kind, payload, size, receipt)`` items into one buffer and write it with one ``send_all``.
 
-        Raises ``ConnectionClosed`` when the connection is closing or closed; nothing of the batch is sent then.
+        Raises :class:`ConnectionClosedError` when the connection is closing or closed; nothing of the batch is sent
+        then.
         """
         if self._close_reason:
-            raise ConnectionClosed(self._close_reason)
+            raise ConnectionClosedError(self._closed_message())
         send = self._wsproto.send
         buffer = bytearray()
         try:
-            for kind, payload, _ in items:
-                if kind == TEXT:
+            for kind, payload, _, _ in items:
+                if kind is TEXT:
                     buffer += send(TextMessage(data=payload))
-                elif kind == BINARY:
+                elif kind is BINARY:
                     buffer += send(BytesMessage(data=payload))
-                elif kind == PING:
+                elif kind is PING:
                     buffer += send(Ping(payload=payload))
                 else:
                     buffer += send(Pong(payload=payload))
         except wsproto.utilities.LocalProtocolError:
-            raise ConnectionClosed(self._close_reason) from None
+            raise ConnectionClosedError(self._closed_message()) from None
         async with self._stream_lock:
             try:
                 await self._stream.send_all(buffer)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._abort_web_socket()
-                raise ConnectionClosed(self._close_reason) from None
+                raise ConnectionClosedError(self._closed_message()) from None
+
+    def _closed_message(self) -> str:
+        reason = self._close_reason
+        return f"the connection is closed ({reason.code})" if reason else "the connection is closed"
+
+    # -- keepalive --------------------------------------------------------------------------------------------------
+    def set_keepalive(self, interval: float, timeout: float) -> None:
+        """New keepalive settings (seconds; 0 turns pings off / does not wait for the pong), applied at once."""
+        self._keepalive = (interval, timeout)
+        self._keepalive_changed.set()
+
+    async def _keep_alive(self) -> None:
+        """Ping every ``interval`` s; a peer silent for ``timeout`` s is dead: drop it (RFC 6455 5.5.2)."""
+        while True:
+            changed = self._keepalive_changed
+            interval, timeout = self._keepalive
+            with trio.move_on_after(interval if interval > 0 else math.inf):
+                await changed.wait()
+            if changed.is_set():  # new keepalive settings: start over with them
+                self._keepalive_changed = trio.Event()
+                continue
+            try:
+                if timeout <= 0:
+                    await self.send_batch([(PING, b"", 0, None)])
+                    continue
+                with trio.move_on_after(timeout) as waiting:
+                    await self.ping()
+            except (ConnectionClosed, ConnectionClosedError):
+                return
+            if waiting.cancelled_caught:
+                self._fault = ProtocolError(f"keepalive: no pong within {timeout:g} s, the connection is dead")
+                self._closed_by = ClosedBy.WSDAT
+                await self.abort()
+                return
 
     # -- running ----------------------------------------------------------------------------------------------------
     async def serve(self) -> None:
-        """Run trio-websocket's reader; any failure becomes :attr:`fault`, never an exception in the nursery."""
-        try:
-            await self._reader_task()
-        except WsdatError as exc:
-            self.fault = exc
-        except wsproto.utilities.RemoteProtocolError as exc:
-            self.fault = ConnectError(f"invalid handshake response from server: {exc}")
-        except Exception as exc:
-            self.fault = ConnectError(f"connection failed: {type(exc).__name__}: {exc}")
-        finally:
-            self._reader_running = False
-            self.ready.set()
-            self.finished.set()
+        """Run the reader (and keepalive once connected) until the connection ends; deliver what arrived; set
+        :attr:`end`. Any failure becomes part of :attr:`end`, never an exception in the nursery."""
+        async with trio.open_nursery() as nursery:
+            try:
+                nursery.start_soon(self._keep_alive_when_open)
+                await self._reader_task()
+                if self.batch:  # events parsed after the last read (e.g. before an oversized message)
+                    await self.flush()
+            except WsdatError as exc:
+                self._fault = exc
+            except wsproto.utilities.RemoteProtocolError as exc:
+                self._fault = ConnectError(f"invalid handshake response from server: {exc}")
+            except Exception as exc:
+                self._fault = ConnectError(f"connection failed: {type(exc).__name__}: {exc}")
+            finally:
+                self._reader_running = False
+                nursery.cancel_scope.cancel()
+                self.end = self._ending()
+                self._ready.set()
+                self._finished.set()
+
+    async def _keep_alive_when_open(self) -> None:
+        await self._open_handshake.wait()
+        await self._keep_alive()
+
+    def _ending(self) -> ConnectionEnd:
+        reason = self._close_reason
+        fault = str(self._fault) if self._fault is not None else None
+        closed_by = self._closed_by
+        if closed_by is None:
+            closed_by = ClosedBy.NETWORK if reason is None or reason.code == ABNORMAL else ClosedBy.SERVER
+        code = reason.code if reason is not None else ABNORMAL
+        return ConnectionEnd(closed_by, code, (reason.reason or "") if reason is not None else "", fault)
+
+    async def wait_ready(self) -> None:
+        """Wait until the handshake completed or the connection attempt ended."""
+        await self._ready.wait()
 
     @property
     def handshake_done(self) -> bool:
         """The WebSocket handshake completed (the connection may have ended since)."""
         return self._open_handshake.is_set()
 
+    @property
+    def fault(self) -> WsdatError | None:
+        """Why the connection failed, if it did."""
+        return self._fault
+
+    async def close(self, code: int = 1000, reason: str = "", timeout: float = CLOSE_WAIT) -> int:
+        """Close politely: send a close frame with ``code`` and ``reason`` and wait (at most ``timeout`` s) for the
+        server's; returns the code the server answered with, or 1006 when it did not answer."""
+        if self._closed_by is None and not self._finished.is_set():
+            self._closed_by = ClosedBy.WSDAT
+        with trio.move_on_after(timeout):
+            await self.aclose(code, reason or None)
+        await self.abort()
+        return self._answer if self._answer is not None else ABNORMAL
+
     async def say_goodbye(self, code: int, reason: str) -> None:
         """Send a close frame without waiting for the answer (used when the DAT is being cancelled)."""
         if self._close_reason is None:
+            self._closed_by = self._closed_by or ClosedBy.WSDAT
             self._close_reason = CloseReason(code, reason)
             with contextlib.suppress(ConnectionClosed):
                 await self._send(CloseConnection(code=code, reason=reason))
@@ -415,7 +535,7 @@ async def open_link(nursery: trio.Nursery, options: ConnectOptions, sink: Sink) 
                 raise TLSError(_describe_tls_error(exc, endpoint)) from exc
         link = Link(stream, options, sink)
         nursery.start_soon(link.serve)
-        await link.ready.wait()
+        await link.wait_ready()
     except BaseException:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)

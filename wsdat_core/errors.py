@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConnectError",
+    "ConnectionClosedError",
     "ConnectTimeout",
     "HandshakeRejected",
     "ParameterError",
@@ -66,6 +67,11 @@ class HandshakeRejected(ConnectError):
         # 4xx means "you asked wrongly": asking again the same way will not help. 5xx and others may pass.
         self.fatal = 400 <= status < 500
         super().__init__(message)
+
+
+class ConnectionClosedError(WsdatError):
+    """The connection ended (or was never open) before a message could be written: ``await dat.send_text(...)``
+    raises it, and the message was not sent."""
 
 
 class ProtocolError(WsdatError):

@@ -18,8 +18,12 @@ Arguments every hook offers:
     ``dat.par`` and ``dat.info``, and keep state with ``dat.store(key, value)`` / ``dat.fetch(key, default)``.
 
 Hooks may be plain functions or ``async def``. Plain hooks run in order, in the DAT's task, while the batch of received
-messages is being cooked: keep them short. ``async`` hooks are started in the DAT's nursery with bounded concurrency;
-while all slots are busy the DAT stops reading from the network (backpressure) rather than piling up tasks.
+messages is being cooked: keep them short. ``async`` hooks are started in the DAT's nursery, at most
+``async_hook_limit`` (16) at once per DAT. **The one rule for busy slots:** every async hook call waits for a slot, in
+the order the calls were made, and is then run; none is ever skipped. While calls wait, the DAT stops reading from the
+network (backpressure) rather than piling up tasks; calls made where the DAT cannot wait (``onMonitorMessage``,
+``onDisconnect``) queue and start as slots free up. Two hooks are awaited in place instead: an async
+``onStart`` (the DAT connects once it returned) and an async ``onExit`` (bounded, see :func:`onExit`).
 Return values are ignored. A hook that raises is logged with its traceback, counted in ``dat.info.errors`` and reported
 through :func:`onMonitorMessage`; the other hooks and the DAT go on.
 
@@ -33,11 +37,31 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["HOOK_NAMES", "PROJECT", "TD_HOOK_NAMES", "hookimpl", "hookspec"]
+__all__ = ["HOOK_NAMES", "LIFECYCLE_HOOK_NAMES", "PROJECT", "TD_HOOK_NAMES", "hookimpl", "hookspec"]
 
 PROJECT = "wsdat"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def onStart(me: Any, dat: Any) -> None:
+    """The plugin starts serving ``dat`` (TouchDesigner's Execute DAT name): the DAT's run began, or the plugin was
+    added by changing ``callbacks`` while it runs.
+
+    Open files, sockets and clients here; read settings with ``dat.pluginSettings(NAME)``. An ``async def`` onStart
+    is awaited before the DAT connects; start long-running work with ``dat.start_soon(...)``. Always paired with
+    :func:`onExit`.
+    """
+
+
+@hookspec
+def onExit(me: Any, dat: Any) -> None:
+    """The plugin stops serving ``dat``: the DAT's run ended (normally, by cancellation or by an error), or the plugin
+    was removed from ``callbacks``. Always called once after :func:`onStart`, so a plugin can close what it opened.
+
+    An ``async def`` onExit is awaited, shielded from cancellation, for at most 5 seconds.
+    """
 
 
 @hookspec
@@ -78,7 +102,9 @@ def onReceiveBinary(me: Any, dat: Any, contents: bytes) -> None:
 def onReceivePing(me: Any, dat: Any, contents: bytes) -> None:
     """The server sent a ping with payload ``contents``.
 
-    wsdat answers every ping with a pong automatically (RFC 6455 5.5.2); the hook is told, and need not reply.
+    wsdat answers every ping with a pong right after this hook ran (RFC 6455 5.5.2), unless the hook answered it
+    itself with ``dat.sendPong(contents)`` (as TouchDesigner's template does): the server gets exactly one pong.
+    With the ``autopong`` parameter off, only the hooks' pongs are sent.
     """
 
 
@@ -111,4 +137,6 @@ TD_HOOK_NAMES = (
     "onConnect", "onDisconnect", "onReceiveText", "onReceiveBinary", "onReceivePing", "onReceivePong",
     "onMonitorMessage",
 )
-HOOK_NAMES = (*TD_HOOK_NAMES, "onCook")
+#: The plugin lifecycle (TouchDesigner's Execute DAT names).
+LIFECYCLE_HOOK_NAMES = ("onStart", "onExit")
+HOOK_NAMES = (*TD_HOOK_NAMES, "onCook", *LIFECYCLE_HOOK_NAMES)

@@ -12,6 +12,7 @@ Pure: no trio, no sockets.
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .errors import ParameterError
 __all__ = [
     "EXECUTE_FROM",
     "SPECS",
+    "Effect",
     "ParSpec",
     "Parameters",
     "Pulse",
@@ -180,17 +182,36 @@ def _pulse_only(name: str, value: object) -> None:
 
 
 # -------------------------------------------------------------------------------------------------------------- specs
+class Effect(enum.Enum):
+    """What changing a parameter does to a running DAT; the session dispatches on it, so a new parameter needs one
+    entry in :data:`SPECS` and nothing else."""
+
+    #: Nothing at once: the value is read where it is used (a hook call, the next reconnect, the next cook).
+    READ = "read"
+    #: Connect or disconnect (``active``).
+    ACTIVE = "active"
+    #: Re-open the connection with the new value.
+    RECONNECT = "reconnect"
+    #: The table's attribute of the same name takes the value (a pulse calls the table's method of that name).
+    TABLE = "table"
+    #: The callbacks are loaded again (checked before the change is committed).
+    HOST = "host"
+    #: The running connection's keepalive takes the new settings.
+    KEEPALIVE = "keepalive"
+    #: The send queue's bounds change at once.
+    SEND = "send"
+
+
 @dataclass(frozen=True, slots=True)
 class ParSpec:
-    """One parameter: its name, default, checker (coerces and validates) and where it lives."""
+    """One parameter: its name, default, checker (coerces and validates), where it lives and what changing it does."""
 
     name: str
     default: Any
     check: Callable[[str, object], Any]
     help: str
     page: str
-    #: Changing it re-opens the connection.
-    reconnects: bool = False
+    effect: Effect = Effect.READ
     #: The value a command-line flag takes (``None``: a switch).
     metavar: str | None = None
 
@@ -210,46 +231,49 @@ def _specs(*specs: ParSpec) -> dict[str, ParSpec]:
 SPECS: Final[Mapping[str, ParSpec]] = _specs(
     # Connect page (TD)
     ParSpec("active", True, _to_bool, "While on, the DAT connects and receives; while off, arriving data is lost.",
-            "Connect"),
+            "Connect", effect=Effect.ACTIVE),
     ParSpec("netaddress", "localhost", _text, "Server address: host, IP, [IPv6], or a ws:// / wss:// URL.",
-            "Connect", reconnects=True, metavar="ADDRESS"),
+            "Connect", effect=Effect.RECONNECT, metavar="ADDRESS"),
     ParSpec("port", DEFAULT_PORT, _integer(1, 65535), "Server port; 443 implies TLS (wss).", "Connect",
-            reconnects=True, metavar="PORT"),
+            effect=Effect.RECONNECT, metavar="PORT"),
     ParSpec("timeout", 5000, _integer(1, unit="milliseconds"),
-            "Connect timeout in ms, bounding DNS + TCP + TLS + WebSocket handshake.", "Connect", reconnects=True,
-            metavar="MS"),
+            "Connect timeout in ms, bounding DNS + TCP + TLS + WebSocket handshake.", "Connect",
+            effect=Effect.RECONNECT, metavar="MS"),
     # TLS and handshake (wsdat)
     ParSpec("cafile", None, _existing_file, "PEM file of CA certificates to trust instead of the system store.", "TLS",
-            reconnects=True, metavar="FILE"),
+            effect=Effect.RECONNECT, metavar="FILE"),
     ParSpec("certfile", None, _existing_file, "PEM client certificate (may hold the key too).", "TLS",
-            reconnects=True, metavar="FILE"),
-    ParSpec("keyfile", None, _existing_file, "PEM private key of the client certificate.", "TLS", reconnects=True,
-            metavar="FILE"),
+            effect=Effect.RECONNECT, metavar="FILE"),
+    ParSpec("keyfile", None, _existing_file, "PEM private key of the client certificate.", "TLS",
+            effect=Effect.RECONNECT, metavar="FILE"),
     ParSpec("insecure", False, _to_bool, "Skip TLS certificate and host name checks (warns on every connect).",
-            "TLS", reconnects=True),
-    ParSpec("headers", (), _headers, "Extra HTTP headers for the handshake ('Name: value').", "TLS", reconnects=True,
-            metavar="K:V"),
-    ParSpec("subprotocols", (), _subprotocols, "WebSocket subprotocols to offer.", "TLS", reconnects=True,
+            "TLS", effect=Effect.RECONNECT),
+    ParSpec("headers", (), _headers, "Extra HTTP headers for the handshake ('Name: value').", "TLS",
+            effect=Effect.RECONNECT, metavar="K:V"),
+    ParSpec("subprotocols", (), _subprotocols, "WebSocket subprotocols to offer.", "TLS", effect=Effect.RECONNECT,
             metavar="NAME"),
     # Received Messages page (TD)
     ParSpec("callbacks", (), _plugin_refs,
             "Callbacks plugins: entry-point names, module[:attr], .py files or objects.", "Received Messages",
-            metavar="REF"),
+            effect=Effect.HOST, metavar="REF"),
     ParSpec("executeloc", "current", _choice(EXECUTE_FROM),
             "Execute from: what hooks get as 'me' (current DAT, callbacks plugin, or fromop).", "Received Messages",
-            metavar="WHERE"),
+            effect=Effect.HOST, metavar="WHERE"),
     ParSpec("fromop", "", _text, "The object used as 'me' when executeloc is 'op' (module:attr or a DAT name).",
-            "Received Messages", metavar="REF"),
-    ParSpec("clamp", True, _to_bool, "Limit the table to maxlines message rows; off: unlimited.", "Received Messages"),
+            "Received Messages", effect=Effect.HOST, metavar="REF"),
+    ParSpec("clamp", True, _to_bool, "Limit the table to maxlines message rows; off: unlimited.", "Received Messages",
+            effect=Effect.TABLE),
     ParSpec("maxlines", 100, _integer(1), "Maximum message rows kept while clamp is on (oldest removed first).",
-            "Received Messages", metavar="N"),
-    ParSpec("clear", None, _pulse_only, "Pulse: delete all rows except the heading.", "Received Messages"),
-    ParSpec("bytes", False, _to_bool, "Add a 'bytes' column: the raw bytes as hex pairs.", "Received Messages"),
+            "Received Messages", effect=Effect.TABLE, metavar="N"),
+    ParSpec("clear", None, _pulse_only, "Pulse: delete all rows except the heading.", "Received Messages",
+            effect=Effect.TABLE),
+    ParSpec("bytes", False, _to_bool, "Add a 'bytes' column: the raw bytes as hex pairs.", "Received Messages",
+            effect=Effect.TABLE),
     ParSpec("binaryrows", False, _to_bool, "Binary messages become rows too (not only onReceiveBinary).",
             "Received Messages"),
     ParSpec("maxmessagesize", 16 * MIB, _integer(1, unit="bytes, or characters for text"),
             "Largest accepted message; a larger one closes the connection with 1009.", "Received Messages",
-            reconnects=True, metavar="N"),
+            effect=Effect.RECONNECT, metavar="N"),
     # Resilience page (wsdat)
     ParSpec("reconnect", True, _to_bool,
             "Reconnect with exponential backoff and jitter after an unexpected disconnect or failed attempt.",
@@ -262,13 +286,18 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
     ParSpec("reconnectmaxdelay", 60.0, _number(0, lo_inclusive=False, unit="seconds"),
             "Cap of the reconnect delay.", "Resilience", metavar="S"),
     ParSpec("pinginterval", 20.0, _number(0, lo_inclusive=True, unit="seconds, 0 = off"),
-            "Keepalive: send a ping after this long; 0 turns keepalive off.", "Resilience", metavar="S"),
+            "Keepalive: send a ping after this long; 0 turns keepalive off.", "Resilience", effect=Effect.KEEPALIVE,
+            metavar="S"),
     ParSpec("pingtimeout", 20.0, _number(0, lo_inclusive=True, unit="seconds, 0 = do not wait"),
             "Keepalive: a peer that does not answer a ping within this long is declared dead.", "Resilience",
-            metavar="S"),
+            effect=Effect.KEEPALIVE, metavar="S"),
+    ParSpec("autopong", True, _to_bool,
+            "Answer each ping with a pong right after onReceivePing, unless a hook answered it with sendPong.",
+            "Resilience"),
     # Send page (wsdat)
     ParSpec("sendqueuesize", 1024, _integer(1, unit="messages"),
-            "Most messages waiting to be sent; beyond it send* returns -1 and warns.", "Send", metavar="N"),
+            "Most messages waiting to be sent; beyond it sendText & co. return -1 and warn, and the awaitable "
+            "send_text/send_binary wait.", "Send", effect=Effect.SEND, metavar="N"),
 )
 
 

@@ -1,44 +1,98 @@
-"""The bounded send queue between ``dat.sendText(...)`` (synchronous, called from callbacks) and the sender task.
+"""The bounded send queue between the DAT's send calls and the sender task.
 
-A deque and an event instead of a trio memory channel: putting costs an append, and the sender takes everything that
-is waiting at once, to write it with one ``send_all``.
+``dat.sendText(...)`` (TouchDesigner's, synchronous, callable from hooks) puts without waiting and is refused when the
+queue is full; ``await dat.send_text(...)`` waits for room instead and then for its :class:`Receipt`, which the
+sender settles once the message was written to the socket (or could not be). A deque and events instead of a trio
+memory channel: putting costs an append, and the sender takes everything that is waiting at once, to write it with one
+``send_all``.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import trio
 
-__all__ = ["SendQueue"]
+__all__ = ["Item", "Receipt", "SendQueue", "settle"]
 
-Item = tuple[int, Any, int]  # (kind, payload, payload size in bytes)
+
+class Receipt:
+    """Settled by the sender: :attr:`sent` is True once the message was written to the socket."""
+
+    __slots__ = ("_done", "sent")
+
+    def __init__(self) -> None:
+        self._done = trio.Event()
+        self.sent = False
+
+    def settle(self, sent: bool) -> None:
+        self.sent = sent
+        self._done.set()
+
+    async def wait(self) -> bool:
+        """Wait until the sender settled this message; returns :attr:`sent`."""
+        await self._done.wait()
+        return self.sent
+
+
+Item = tuple[Any, Any, int, Receipt | None]
+"""``(kind, payload, payload size in bytes, receipt or None)``."""
 
 
 class SendQueue:
-    """At most ``limit`` items wait; :meth:`put` never blocks, :meth:`take` waits for at least one item."""
+    """At most ``limit`` items (and about ``byte_limit`` payload bytes, when given) wait.
 
-    __slots__ = ("_items", "_waiter", "limit", "lost")
+    :meth:`put` never blocks, :meth:`put_wait` waits for room, :meth:`take` waits for at least one item.
+    ``force`` puts (automatic pongs) pass the bounds: a control frame must never be refused for data in the queue.
+    """
 
-    def __init__(self, limit: int) -> None:
+    __slots__ = ("_bytes", "_items", "_room", "_waiter", "byte_limit", "closed", "limit", "lost")
+
+    def __init__(self, limit: int, byte_limit: int | None = None) -> None:
         self.limit = limit
+        self.byte_limit = byte_limit
         #: Items taken for sending but not sent because the connection closed.
         self.lost = 0
         self._items: deque[Item] = deque()
+        self._bytes = 0
         self._waiter: trio.Event | None = None
+        self._room: trio.Event | None = None
+        #: Set by :meth:`drain`: the connection this queue fed has ended.
+        self.closed = False
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: Item) -> bool:
-        """Queue ``item``; False (and nothing queued) when ``limit`` items are already waiting."""
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
+    def has_room(self, size: int) -> bool:
+        """True when an item of ``size`` payload bytes may be put now (one item always fits an empty queue)."""
         if len(self._items) >= self.limit:
             return False
+        limit = self.byte_limit
+        return limit is None or not self._items or self._bytes + size <= limit
+
+    def put(self, item: Item, *, force: bool = False) -> bool:
+        """Queue ``item``; False (and nothing queued) when the queue is full."""
+        if not force and not self.has_room(item[2]):
+            return False
         self._items.append(item)
+        self._bytes += item[2]
         if self._waiter is not None:
             self._waiter.set()
         return True
+
+    async def put_wait(self, item: Item) -> bool:
+        """Queue ``item``, waiting for room first; False (nothing queued) when the queue was closed meanwhile."""
+        while not self.closed and not self.has_room(item[2]):
+            if self._room is None:
+                self._room = trio.Event()
+            await self._room.wait()
+        return not self.closed and self.put(item)
 
     async def take(self, max_bytes: int) -> list[Item]:
         """Wait for items, then return the oldest ones, stopping once ``max_bytes`` of payload are reached."""
@@ -55,4 +109,27 @@ class SendQueue:
             item = items.popleft()
             batch.append(item)
             size += item[2]
+        self._bytes -= size
+        if self._room is not None:
+            self._room.set()
+            self._room = None
         return batch
+
+    def drain(self) -> list[Item]:
+        """Close the queue; remove and return everything still waiting (the connection ended)."""
+        self.closed = True
+        items = list(self._items)
+        self._items.clear()
+        self._bytes = 0
+        if self._room is not None:
+            self._room.set()
+            self._room = None
+        return items
+
+
+def settle(items: Iterable[Item], sent: bool) -> None:
+    """Settle the receipts of ``items``."""
+    for item in items:
+        receipt = item[3]
+        if receipt is not None:
+            receipt.settle(sent)
