@@ -50,7 +50,9 @@ __all__ = [
     "WsdatPluginManager",
     "list_plugins",
     "load_plugin",
+    "parse_setting_value",
     "resolve_fromop",
+    "settings_names",
 ]
 
 ENTRY_POINT_GROUP: Final = PROJECT
@@ -161,6 +163,22 @@ def load_plugin(ref: object) -> tuple[str, object]:
             "callbacks", ref,
             f"an installed plugin name ({installed}), a module[:attribute] or a .py file") from None
     return text, _instantiate(obj, text)
+
+
+def settings_names(refs: Iterable[object]) -> list[str]:
+    """The plugin names settings may be given for: installed entry points and the text references in ``refs``."""
+    return sorted(set(_entry_points()) | {ref.strip() for ref in refs if isinstance(ref, str)})
+
+
+def parse_setting_value(text: str) -> Any:
+    """A setting given as text (``--set PLUGIN.KEY=VALUE``): a TOML value when it reads as one (``5``, ``true``,
+    ``"x"``, ``[1, 2]``), else the text itself."""
+    try:
+        import tomllib
+
+        return tomllib.loads(f"value = {text}")["value"]
+    except ValueError:
+        return text
 
 
 def resolve_fromop(ref: str, namespace: Mapping[str, object] | None = None) -> object:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
 import json
 import logging
+import math
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -22,10 +24,10 @@ from typing import Any, NoReturn, TextIO
 import trio
 
 from . import __version__
-from .callbacks import list_plugins
+from .callbacks import list_plugins, parse_setting_value, settings_names
 from .console import LOGGER_NAME
-from .errors import PluginError, WsdatError
-from .output import FORMATS, MessageWriter
+from .errors import ConnectionClosedError, PluginError, WsdatError
+from .output import FORMATS, MessageWriter, escape_control
 from .params import SPECS
 
 __all__ = ["main"]
@@ -34,7 +36,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 SAVE_FORMATS = {".csv": "to_csv", ".tsv": "to_tsv", ".json": "to_json"}
-_POLL = 0.05
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}\s*)+")
 _LIST_PARAMS = {"callbacks", "headers", "subprotocols"}
 # Short, familiar spellings kept beside the parameter names (websocat/wscat users type these).
@@ -114,6 +115,9 @@ class _Printer:
         self.limit = limit
         self.text = 0
         self.binary = 0
+        #: The DAT's error count when it last connected: more errors since means the session ended in failure.
+        self.errors_when_open = 0
+        self.finished = trio.Event()
 
     @property
     def received(self) -> int:
@@ -123,12 +127,17 @@ class _Printer:
     def done(self) -> bool:
         return self.limit is not None and self.received >= self.limit
 
+    def onConnect(self, dat: Any) -> None:
+        self.errors_when_open = dat.info.errors
+
     def onReceiveText(self, rowIndex: int, message: str) -> None:
         if self.done:  # the rest of a batch that arrived with the last counted message
             return
         self.text += 1
         if self.writer is not None:
             self.writer.text(rowIndex, message)
+        if self.done:
+            self.finished.set()
 
     def onReceiveBinary(self, contents: bytes) -> None:
         if self.done:
@@ -136,6 +145,8 @@ class _Printer:
         self.binary += 1
         if self.writer is not None:
             self.writer.binary(contents)
+        if self.done:
+            self.finished.set()
 
 
 @dataclass
@@ -158,28 +169,55 @@ def _decode_line(line: str, encoding: str) -> bytes:
     return base64.b64decode(line, validate=True)
 
 
-async def _send_stdin(dat: Any, binary: str | None) -> None:
-    """Send each stdin line (text, or binary decoded from hex/base64); the end of stdin only ends sending.
-
-    Lines read while the DAT is not connected wait for the connection.
-    """
-    log = logging.getLogger(LOGGER_NAME)
+async def _stdin_lines() -> AsyncIterator[tuple[int, bytes]]:
+    """``(number, line)`` of each stdin line, without its line break; reads what is there (a pipe in large chunks,
+    a terminal line by line) in a worker thread."""
     if sys.stdin is None:  # started without a standard input at all
         return
+    read: Callable[[int], bytes] = getattr(sys.stdin.buffer, "read1", sys.stdin.buffer.read)  # read1: what is there
+    pending = b""
+    number = 0
     while True:
-        line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
-        if not line:
-            return
-        line = line.rstrip("\r\n")
-        while not dat.connected:  # a line typed while (re)connecting goes out once connected
-            await trio.sleep(_POLL)
-        if binary is None:
-            dat.sendText(line)
-            continue
+        chunk = await trio.to_thread.run_sync(read, 65536, abandon_on_cancel=True)
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            number += 1
+            yield number, line.rstrip(b"\r")
+    if pending:
+        yield number + 1, pending.rstrip(b"\r")
+
+
+async def _send_stdin(dat: Any, binary: str | None) -> None:
+    """Send each stdin line (text, or binary decoded from hex/base64), in order; the end of stdin only ends sending.
+
+    Each line waits for the connection and for room in the send queue (backpressure): none is dropped. A line the
+    connection could not take (it ended first) is sent again once the DAT has reconnected.
+    """
+    log = logging.getLogger(LOGGER_NAME)
+    async for number, raw in _stdin_lines():
         try:
-            dat.sendBinary(_decode_line(line.strip(), binary))
-        except (ValueError, binascii.Error):
-            log.warning("stdin: not %s, line not sent: %.40r", binary, line)
+            line = raw.decode("utf-8")
+            message: str | bytes = line if binary is None else _decode_line(line.strip(), binary)
+        except (UnicodeDecodeError, ValueError, binascii.Error):
+            log.warning("stdin line %d: not %s, not sent: %s", number, "UTF-8" if binary is None else binary,
+                        escape_control(raw[:40].decode("utf-8", "backslashreplace")))
+            continue
+        while True:
+            try:
+                await dat.wait_connected()
+            except WsdatError:
+                return  # the DAT gave up; the outcome says why
+            try:
+                if isinstance(message, str):
+                    await dat.send_text(message)
+                else:
+                    await dat.send_binary(message)
+                break
+            except ConnectionClosedError:
+                continue  # not sent: wait for the next connection
 
 
 async def _stop_on_signals(cancel_scope: trio.CancelScope) -> None:
@@ -189,20 +227,28 @@ async def _stop_on_signals(cancel_scope: trio.CancelScope) -> None:
             return
 
 
+async def _first(*waits: Callable[[], Awaitable[object]]) -> int:
+    """Run ``waits`` concurrently; return the index of the first to return (the others are cancelled)."""
+    first: list[int] = []
+    async with trio.open_nursery() as nursery:
+        for index, wait in enumerate(waits):
+            async def run(index: int = index, wait: Callable[[], Awaitable[object]] = wait) -> None:
+                await wait()
+                first.append(index)
+                nursery.cancel_scope.cancel()
+            nursery.start_soon(run)
+    return first[0]
+
+
 async def _outcome(dat: Any, printer: _Printer, options: WatchOptions) -> int:
-    """Wait until the session is over; returns the exit code."""
-    errors_when_open = dat.info.errors
-    deadline = trio.current_time() + options.duration if options.duration else float("inf")
-    while True:
-        if printer.done:
-            return EXIT_OK
-        if trio.current_time() >= deadline:
-            return EXIT_OK
-        if dat.info.state == "open":
-            errors_when_open = dat.info.errors
-        if dat.stalled:  # failed for good, or closed with reconnect off
-            return EXIT_FAILED if dat.info.errors > errors_when_open or not dat.info.connects else EXIT_OK
-        await trio.sleep(_POLL)
+    """Wait until the session is over (enough messages, the duration passed, or the DAT stopped connecting);
+    returns the exit code."""
+    duration = options.duration if options.duration else math.inf
+    which = await _first(printer.finished.wait, functools.partial(trio.sleep, duration), dat.wait_stopped)
+    if which < 2 or not dat.stalled:  # done, timed out, or stopped on purpose (stop(), Active off)
+        return EXIT_OK
+    # failed for good, or closed with reconnect off
+    return EXIT_FAILED if dat.info.errors > printer.errors_when_open or not dat.info.connects else EXIT_OK
 
 
 async def watch(dat: Any, printer: _Printer, options: WatchOptions, nursery: trio.Nursery) -> int:
@@ -265,14 +311,30 @@ def _watch_options(args: argparse.Namespace, stdout: TextIO) -> WatchOptions:
                         wait=getattr(args, "wait", False), duration=getattr(args, "duration", None))
 
 
+def plugin_settings_from(args: argparse.Namespace, refs: Sequence[object]) -> dict[str, dict[str, Any]]:
+    """``--set PLUGIN.KEY=VALUE`` flags as ``{plugin: {key: value}}``; values read as TOML where they can."""
+    settings: dict[str, dict[str, Any]] = {}
+    for item in getattr(args, "set", None) or ():
+        target, sep, raw = item.partition("=")
+        plugin, dot, key = target.strip().partition(".")
+        if not sep or not dot or not plugin or not key.strip():
+            raise UsageError(f"--set: {item!r} is not allowed; expected PLUGIN.KEY=VALUE, e.g. record.dir=/tmp")
+        known = settings_names(refs)
+        if plugin not in known:
+            raise UsageError(f"--set: no plugin named {plugin!r}; settings are for: {', '.join(known) or 'none'}")
+        settings.setdefault(plugin, {})[key.strip()] = parse_setting_value(raw.strip())
+    return settings
+
+
 def _make_dat(params: dict[str, Any], options: WatchOptions, stdout: TextIO, name: str,
-              extra_callbacks: Sequence[object] = ()) -> tuple[Any, _Printer]:
+              extra_callbacks: Sequence[object] = (), settings: Mapping[str, Mapping[str, Any]] | None = None
+              ) -> tuple[Any, _Printer]:
     from .dat import WebSocketDAT
 
     writer = None if options.live else MessageWriter(stdout, options.output, with_bytes=bool(params.get("bytes")))
     printer = _Printer(writer, options.count)
     params["callbacks"] = [printer, *extra_callbacks, *params.get("callbacks", ())]
-    return WebSocketDAT(name, **params), printer
+    return WebSocketDAT(name, settings=settings, **params), printer
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
@@ -285,7 +347,8 @@ def cmd_connect(args: argparse.Namespace) -> int:
     if args.url is not None:
         params["netaddress"] = args.url
     options = _watch_options(args, sys.stdout)
-    dat, printer = _make_dat(params, options, sys.stdout, args.name)
+    settings = plugin_settings_from(args, params.get("callbacks", ()))
+    dat, printer = _make_dat(params, options, sys.stdout, args.name, settings=settings)
     return trio.run(run_session, dat, printer, options)
 
 
@@ -295,7 +358,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     params = parameters_from(args)
     params.setdefault("netaddress", "127.0.0.1")  # replaced by the feed's URL once it listens
     options = _watch_options(args, sys.stdout)
-    dat, printer = _make_dat(params, options, sys.stdout, args.name, [DemoCallbacks()])
+    settings = plugin_settings_from(args, params.get("callbacks", ()))
+    dat, printer = _make_dat(params, options, sys.stdout, args.name, [DemoCallbacks()], settings)
     return trio.run(run_session, dat, printer, options, DemoFeed(rate=args.rate))
 
 
@@ -306,7 +370,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     params["active"] = True
     options = _watch_options(args, sys.stdout)
     options.send_stdin = False
-    dat, printer = _make_dat(params, options, sys.stdout, args.name)
+    settings = plugin_settings_from(args, params.get("callbacks", ()))
+    dat, printer = _make_dat(params, options, sys.stdout, args.name, settings=settings)
 
     async def session() -> int:
         started = trio.current_time()
@@ -367,6 +432,8 @@ def _add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     watch.add_argument("--no-stdin", action="store_true", help="do not send stdin lines")
     watch.add_argument("--save", metavar="FILE", help="write the table on exit (.csv, .tsv or .json)")
     watch.add_argument("--name", default="wsdat" if not demo else "demo", help="the DAT's name in messages")
+    watch.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE",
+                       help="a plugin setting (as [dat.NAME.plugins.PLUGIN] in a service file; repeatable)")
     if demo:
         watch.add_argument("--duration", type=float, default=30.0, metavar="S",
                            help="stop after S seconds (0: run until Ctrl-C; default 30)")

@@ -10,12 +10,16 @@
     maxlines = 500
     callbacks = ["callbacks.py"]         # .py paths are relative to the service file
 
+    [dat.feed.plugins.record]            # settings of a plugin for this DAT: dat.pluginSettings("record")
+    dir = "/var/lib/wsdat"
+
     [dat.control]
     netaddress = "wss://example.com/control"
     executeloc = "op"
     fromop = "feed"                      # fromop may name another DAT of the same service
 
-Every key of a ``[dat.NAME]`` table is a DAT parameter with TD's name. A bad file raises
+Every key of a ``[dat.NAME]`` table is a DAT parameter with TD's name, except ``plugins``: its sub-tables hold the
+settings of installed plugins (or of plugins named in ``callbacks``). A bad file raises
 :class:`~wsdat_core.errors.ServiceFileError` with one line naming the file, the line, the key and what is allowed.
 """
 
@@ -31,6 +35,7 @@ from typing import Any
 
 import trio
 
+from .callbacks import settings_names
 from .console import log
 from .errors import ParameterError, PluginError, ServiceFileError
 from .params import SPECS, Parameters
@@ -47,6 +52,7 @@ class DATConfig:
     name: str
     params: dict[str, Any]
     line: int
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,6 +124,7 @@ def _load_dat(path: Path, lines: list[str], name: str, params: object) -> DATCon
     if not isinstance(params, dict):
         raise _fail(path, _locate(lines, ("dat",), name), f"dat.{name}", "must be a table of parameters")
     checked: dict[str, Any] = {}
+    settings = params.pop("plugins", {})
     for key, value in params.items():
         where = _locate(lines, table, key) or line
         spec = SPECS.get(key)
@@ -137,7 +144,20 @@ def _load_dat(path: Path, lines: list[str], name: str, params: object) -> DATCon
         where = _locate(lines, table, exc.name) or line
         raise _fail(path, where, f"dat.{name}.{exc.name}", f"{exc.value!r} is not allowed; expected {exc.allowed}") \
             from None
-    return DATConfig(name, checked, line)
+    return DATConfig(name, checked, line, _plugin_settings(path, lines, name, settings, checked.get("callbacks", ())))
+
+
+def _plugin_settings(path: Path, lines: list[str], name: str, settings: object, refs: Any) -> dict[str, dict[str, Any]]:
+    table = ("dat", name, "plugins")
+    if not isinstance(settings, dict) or not all(isinstance(v, dict) for v in settings.values()):
+        raise _fail(path, _locate(lines, table) or _locate(lines, ("dat", name), "plugins"), f"dat.{name}.plugins",
+                    "must hold one table per plugin, e.g. [dat.NAME.plugins.record]")
+    known = settings_names(refs)
+    for plugin in settings:
+        if plugin not in known:
+            raise _fail(path, _locate(lines, (*table, plugin)), f"dat.{name}.plugins.{plugin}",
+                        f"no plugin named {plugin!r}; settings are for: {', '.join(known) or 'none'}")
+    return {plugin: dict(values) for plugin, values in settings.items()}
 
 
 def _relative_to(path: Path, ref: object) -> object:
@@ -155,7 +175,7 @@ def build_dats(service: Service) -> list[Any]:
     for config in service.dats:
         immediate = {k: v for k, v in config.params.items() if k not in _DEFERRED}
         try:
-            dat = WebSocketDAT(config.name, namespace=namespace, **immediate)
+            dat = WebSocketDAT(config.name, namespace=namespace, settings=config.settings, **immediate)
         except (ParameterError, PluginError) as exc:
             raise ServiceFileError(f"{service.path}:{config.line}: dat.{config.name}: {exc}") from None
         namespace[config.name] = dat

@@ -60,13 +60,15 @@ class _CloseRequest:
     def __init__(self, code: int, reason: str) -> None:
         self.code = code
         self.reason = reason
-        self.answer = ABNORMAL
+        self.answer: int | None = None
         self.done = trio.Event()
 
-    def finish(self, answer: int) -> None:
-        if not self.done.is_set():
-            self.answer = answer
-            self.done.set()
+    def finish(self, end: ConnectionEnd) -> None:
+        """The connection is over: the answer is the server's close code (our close's answer, or the server's own
+        close that crossed ours), else 1006."""
+        if self.answer is None:
+            self.answer = end.code if end.closed_by is ClosedBy.SERVER else ABNORMAL
+        self.done.set()
 
 
 class Session:
@@ -90,6 +92,7 @@ class Session:
         self._queue: SendQueue | None = None
         self._received_before = 0  # bytes received on earlier connections
         self._close_request: _CloseRequest | None = None
+        self._ending_error: str | None = None  # the error line of the last attempt or connection end, if any
         self._in_monitor = False
         self._send_refused_warned = False
         self._send_full_warned = False
@@ -244,9 +247,9 @@ class Session:
                 queue.lost += len(items)  # reported with what is still queued when the connection ends
                 settle(items, False)
                 return
-            settle(items, True)
             info.messages_sent += sum(1 for item in items if item[0] in _DATA_KINDS)
             info.bytes_sent += sum(item[2] for item in items)
+            settle(items, True)
             if self._send_full_warned and not queue:
                 self._send_full_warned = False
 
@@ -262,7 +265,7 @@ class Session:
             self._close_request = request
             self.dat.par.active = False
         await request.done.wait()
-        return request.answer
+        return request.answer if request.answer is not None else ABNORMAL
 
     # -- running ----------------------------------------------------------------------------------------------------
     def start_soon(self, function: Callable[..., Awaitable[Any]], *args: Any, name: object = None) -> None:
@@ -339,9 +342,9 @@ class Session:
                 self.backoff.reset()
                 continue
             if result == _FATAL or not self.dat.par.reconnect:
-                reason = self.dat.last_error if result == _FATAL else None
                 if result == _FATAL:
                     self.monitor("not reconnecting: change the parameters to try again", logging.WARNING)
+                reason = self._ending_error
                 self._set_stalled(True, f"not reconnecting: {reason}" if reason else None)
                 try:
                     await changed.wait()
@@ -384,12 +387,12 @@ class Session:
                     with trio.fail_after(timeout_ms / 1000):
                         link = await open_link(nursery, options, self.cook.cook)
                 except trio.TooSlowError:
-                    self.error(f"connect to {endpoint.url} timed out after {timeout_ms} ms")
+                    self._attempt_failed(f"connect to {endpoint.url} timed out after {timeout_ms} ms")
                 except ConnectError as exc:
-                    self.error(f"cannot connect to {endpoint.url}: {exc}")
+                    self._attempt_failed(f"cannot connect to {endpoint.url}: {exc}")
                     result = _FATAL if exc.fatal else _ENDED
                 except WsdatError as exc:  # never let a failure of one attempt take the DAT down
-                    self.error(f"cannot connect to {endpoint.url}: {exc}")
+                    self._attempt_failed(f"cannot connect to {endpoint.url}: {exc}")
                 finally:
                     self._scope = None
             if link is None or attempt.cancelled_caught:
@@ -439,7 +442,7 @@ class Session:
                     code, reason = (request.code, request.reason) if request else (1000, "closed by wsdat")
                     answer = await link.close(code, reason, CLOSE_TIMEOUT)
                     if request is not None:
-                        request.finish(answer)
+                        request.answer = answer
                     await link.wait_finished()
                 sender.cancel_scope.cancel()
         finally:
@@ -461,18 +464,23 @@ class Session:
             self.cook.bytes_received = lambda: self._received_before
             self._link = None
             end = link.end or ConnectionEnd(ClosedBy.WSDAT, 1001, "going away")
-            if self._close_request is not None:
-                self._close_request.finish(end.code if end.closed_by is ClosedBy.SERVER else ABNORMAL)
-                self._close_request = None
             self._report_end(end, why)
             self.backoff.connection_lasted(trio.current_time() - opened_at)
             info.disconnects += 1
             self._set_state("closed")
             self.runner.submit(dat.host.call("onDisconnect"))
+            if self._close_request is not None:
+                self._close_request.finish(end)
+                self._close_request = None
         return _CHANGED if deliberate else _ENDED
+
+    def _attempt_failed(self, line: str) -> None:
+        self._ending_error = line
+        self.error(line)
 
     def _report_end(self, end: ConnectionEnd, why: str) -> None:
         line = describe(end, why)
+        self._ending_error = line if end.is_error else None
         if end.is_error:
             self.error(line)
         else:

@@ -9,16 +9,18 @@ feed into that world without a TD instance in the middle:
 * binary messages go to ``<prefix>/<dat name>/binary`` as a blob;
 * connect and disconnect go to ``<prefix>/<dat name>/connected`` as 1 or 0.
 
-As ``--callbacks osc`` it sends to ``WSDAT_OSC_HOST`` (default 127.0.0.1), ``WSDAT_OSC_PORT`` (default 7000) with
-prefix ``WSDAT_OSC_PREFIX`` (default ``/wsdat``). From Python: ``OSCForwarder(host, port, prefix=...)``. UDP sends do
-not block; a send that fails (no route, message too large) is counted in ``failed`` and reported once, never raised.
+As ``--callbacks osc`` (one forwarder per DAT) it reads its settings in ``onStart`` from ``dat.pluginSettings("osc")``
+(a service file's ``[dat.NAME.plugins.osc]``, the CLI's ``--set osc.KEY=V``, or ``WSDAT_OSC_<KEY>`` environment
+variables as defaults): ``host`` (default 127.0.0.1), ``port`` (default 7000) and ``prefix`` (default ``/wsdat``).
+From Python: ``OSCForwarder(host, port, prefix=...)``; arguments given there win. The UDP socket is closed in
+``onExit``. UDP sends do not block; a send that fails (no route, message too large) is counted in ``failed`` and
+reported once, never raised.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 from typing import Any
 
@@ -42,9 +44,10 @@ class OSCForwarder:
     """A callbacks plugin sending OSC to ``host:port``."""
 
     def __init__(self, host: str | None = None, port: int | None = None, *, prefix: str | None = None) -> None:
-        self.host = host or os.environ.get("WSDAT_OSC_HOST", "127.0.0.1")
-        self.port = port or int(os.environ.get("WSDAT_OSC_PORT", "7000"))
-        self.prefix = (prefix if prefix is not None else os.environ.get("WSDAT_OSC_PREFIX", "/wsdat")).rstrip("/")
+        self._given = {"host": host, "port": port, "prefix": prefix}
+        self.host = host or "127.0.0.1"
+        self.port = port or 7000
+        self.prefix = (prefix if prefix is not None else "/wsdat").rstrip("/")
         self._socket: socket.socket | None = None  # opened on first use
         self._address: Any = None
         self.sent = 0
@@ -71,6 +74,15 @@ class OSCForwarder:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+
+    def onStart(self, dat: Any) -> None:
+        settings = {**dat.pluginSettings("osc"), **{k: v for k, v in self._given.items() if v is not None}}
+        self.host = str(settings.get("host", self.host))
+        self.port = int(settings.get("port", self.port))
+        self.prefix = str(settings.get("prefix", self.prefix)).rstrip("/")
+
+    def onExit(self, dat: Any) -> None:
+        self.close()
 
     def onConnect(self, dat: Any) -> None:
         self._send(dat, "connected", 1)

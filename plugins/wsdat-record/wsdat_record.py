@@ -9,10 +9,12 @@ Each line is one event::
 replay can cook the same batches. Lines are written as events arrive and flushed once per cook (``onCook``), so a
 crash loses nothing that was cooked.
 
-As ``--callbacks record`` (the entry point) it writes ``wsdat-<dat name>.jsonl`` in the current folder; the
-environment variables ``WSDAT_RECORD_DIR``, ``WSDAT_RECORD_MAX_BYTES`` (default 64 MiB) and ``WSDAT_RECORD_BACKUPS``
-(default 5) change that. From Python: ``Recorder(path, max_bytes=..., backups=...)``. ``wsdat replay FILE`` plays a
-recording back through a DAT's hooks and table without a network.
+As ``--callbacks record`` (the entry point) it writes ``wsdat-<dat name>.jsonl`` in the current folder. Its settings
+(``dat.pluginSettings("record")``: a service file's ``[dat.NAME.plugins.record]``, the CLI's ``--set record.KEY=V``,
+or the environment variables ``WSDAT_RECORD_<KEY>`` as defaults) are ``dir``, ``max_bytes`` (default 64 MiB) and
+``backups`` (default 5). From Python: ``Recorder(path, max_bytes=..., backups=...)``; arguments given there win over
+settings. A DAT's file is opened in ``onStart`` and closed in ``onExit``. ``wsdat replay FILE`` plays a recording
+back through a DAT's hooks and table without a network.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import os
 import time
 from pathlib import Path
 from typing import IO, Any
+
+from wsdat_core.events import EventKind
 
 __all__ = ["Recorder", "default_recorder"]
 
@@ -70,55 +74,75 @@ class _RotatingFile:
 class Recorder:
     """A callbacks plugin writing every event of the DATs it serves.
 
-    ``path`` is the file for a single DAT; with ``directory`` instead, each DAT gets ``wsdat-<name>.jsonl`` there.
+    ``path`` is the file for a single DAT; otherwise each DAT gets ``wsdat-<name>.jsonl`` in ``directory`` (or the
+    ``dir`` setting, or the current folder).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, directory: str | os.PathLike[str] = ".",
-                 max_bytes: int = 64 * MIB, backups: int = 5) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, directory: str | os.PathLike[str] | None = None,
+                 max_bytes: int | None = None, backups: int | None = None) -> None:
         self.path = Path(path) if path is not None else None
-        self.directory = Path(directory)
+        self.directory = Path(directory) if directory is not None else None
         self.max_bytes = max_bytes
         self.backups = backups
         self._files: dict[str, _RotatingFile] = {}
+        self._exited: set[str] = set()  # DATs past onExit: nothing more is written (and no file reopened) for them
 
     def file_for(self, dat: Any) -> _RotatingFile:
         writer = self._files.get(dat.name)
         if writer is None:
-            path = self.path or self.directory / f"wsdat-{dat.name}.jsonl"
-            writer = self._files[dat.name] = _RotatingFile(path, self.max_bytes, self.backups)
+            settings = dat.pluginSettings("record")
+            directory = self.directory or Path(settings.get("dir", "."))
+            path = self.path or directory / f"wsdat-{dat.name}.jsonl"
+            max_bytes = self.max_bytes or int(settings.get("max_bytes", 64 * MIB))
+            backups = self.backups if self.backups is not None else int(settings.get("backups", 5))
+            writer = self._files[dat.name] = _RotatingFile(path, max_bytes, backups)
         return writer
 
-    def _write(self, dat: Any, event: str, **fields: Any) -> None:
-        record = {"t": round(time.time(), 6), "dat": dat.name, "cook": dat.info.total_cooks + 1, "event": event,
+    def _write(self, dat: Any, kind: EventKind, **fields: Any) -> None:
+        if dat.name in self._exited:
+            return
+        record = {"t": round(time.time(), 6), "dat": dat.name, "cook": dat.info.total_cooks + 1, "event": kind.label,
                   **fields}
         self.file_for(dat).write(json.dumps(record, ensure_ascii=False) + "\n")
 
     # -- hooks ------------------------------------------------------------------------------------------------------
+    def onStart(self, dat: Any) -> None:
+        self._exited.discard(dat.name)
+        self.file_for(dat)
+
+    def onExit(self, dat: Any) -> None:
+        self._exited.add(dat.name)
+        writer = self._files.pop(dat.name, None)
+        if writer is not None:
+            writer.close()
+
     def onConnect(self, dat: Any) -> None:
-        self._write(dat, "connect", url=dat.par.endpoint.url)
-        self.file_for(dat).flush()
+        self._write(dat, EventKind.CONNECT, url=dat.par.endpoint.url)
+        self.onCook(dat)
 
     def onDisconnect(self, dat: Any) -> None:
-        self._write(dat, "disconnect")
-        self.file_for(dat).flush()
+        self._write(dat, EventKind.DISCONNECT)
+        self.onCook(dat)
 
     def onReceiveText(self, dat: Any, rowIndex: int, message: str) -> None:
-        self._write(dat, "text", row=rowIndex, message=message)
+        self._write(dat, EventKind.TEXT, row=rowIndex, message=message)
 
     def onReceiveBinary(self, dat: Any, contents: bytes) -> None:
-        self._write(dat, "binary", base64=base64.b64encode(contents).decode("ascii"))
+        self._write(dat, EventKind.BINARY, base64=base64.b64encode(contents).decode("ascii"))
 
     def onReceivePing(self, dat: Any, contents: bytes) -> None:
-        self._write(dat, "ping", base64=base64.b64encode(contents).decode("ascii"))
+        self._write(dat, EventKind.PING, base64=base64.b64encode(contents).decode("ascii"))
 
     def onReceivePong(self, dat: Any, contents: bytes) -> None:
-        self._write(dat, "pong", base64=base64.b64encode(contents).decode("ascii"))
+        self._write(dat, EventKind.PONG, base64=base64.b64encode(contents).decode("ascii"))
 
     def onMonitorMessage(self, dat: Any, message: str) -> None:
-        self._write(dat, "monitor", message=message)
+        self._write(dat, EventKind.MONITOR, message=message)
 
     def onCook(self, dat: Any) -> None:
-        self.file_for(dat).flush()
+        writer = self._files.get(dat.name)
+        if writer is not None:
+            writer.flush()
 
     def close(self) -> None:
         for writer in self._files.values():
@@ -126,11 +150,5 @@ class Recorder:
         self._files.clear()
 
 
-def _from_environment() -> Recorder:
-    return Recorder(directory=os.environ.get("WSDAT_RECORD_DIR", "."),
-                    max_bytes=int(os.environ.get("WSDAT_RECORD_MAX_BYTES", 64 * MIB)),
-                    backups=int(os.environ.get("WSDAT_RECORD_BACKUPS", 5)))
-
-
-#: The instance the ``record`` entry point names, configured from the environment when first loaded.
-default_recorder = _from_environment()
+#: The instance the ``record`` entry point names; each DAT it serves reads its own settings in ``onStart``.
+default_recorder = Recorder()

@@ -11,7 +11,8 @@ unless given), prints
   !fragments <a> <b> ... send one text message made of these fragments
   !big <n>               send a text message of n "x"
   !headers               send the request headers as one JSON text message
-anything else (text or binary) is sent back unchanged.
+anything else (text or binary) is sent back unchanged. When a connection ends, the server prints
+"CLOSED <code> <reason>" (the client's close frame, as the server saw it) on stdout.
 """
 
 import argparse
@@ -24,6 +25,14 @@ from websockets.asyncio.server import ServerConnection, serve
 
 
 async def handle(ws: ServerConnection) -> None:
+    try:
+        await serve_commands(ws)
+    finally:
+        await ws.wait_closed()
+        print(f"CLOSED {ws.close_code} {ws.close_reason or ''}".rstrip(), flush=True)
+
+
+async def serve_commands(ws: ServerConnection) -> None:
     async for message in ws:
         if isinstance(message, bytes) or not message.startswith("!"):
             await ws.send(message)

@@ -44,16 +44,10 @@ async def test_records_every_event_and_flushes_per_cook(ws_server, dat_factory, 
 
 
 def test_rotates_by_size(tmp_path: Path) -> None:
-    class FakeInfo:
-        total_cooks = 0
-
-    class Dat:
-        name = "d"
-        info = FakeInfo()
-
+    dat = WebSocketDAT("d", active=False)
     recorder = Recorder(tmp_path / "r.jsonl", max_bytes=2000, backups=2)
     for i in range(100):
-        recorder.onReceiveText(Dat(), i + 1, f"message number {i}")
+        recorder.onReceiveText(dat, i + 1, f"message number {i}")
     recorder.close()
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["r.jsonl", "r.jsonl.1", "r.jsonl.2"]
