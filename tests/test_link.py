@@ -79,6 +79,7 @@ OVERRIDDEN = {
     "_handle_ping_event", "_handle_pong_event", "_handle_close_connection_event", "_send",
 }
 OWN_HELPERS = {"_read", "_refuse_oversized", "_fail", "_closed_message", "_keep_alive", "_keep_alive_when_open",
+               "_handle_events", "_receive_handshake",
                "_ending"}
 
 

@@ -49,6 +49,7 @@ from .address import Endpoint
 from .closing import ABNORMAL, ClosedBy, ConnectionEnd
 from .errors import ConnectError, ConnectionClosedError, HandshakeRejected, ProtocolError, TLSError, WsdatError
 from .events import EventKind
+from .framing import FrameSplitter
 
 __all__ = [
     "BINARY",
@@ -93,6 +94,8 @@ class ConnectOptions:
     #: Keepalive: seconds between pings (0: off) and seconds to wait for the pong (0: do not wait).
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    #: Decode simple frames without wsproto (:mod:`wsdat_core.framing`); off: wsproto parses everything.
+    fast_path: bool = True
 
     def handshake_headers(self) -> list[tuple[bytes, bytes]]:
         """The user's headers plus ``User-Agent`` and ``Origin`` unless the user gave them."""
@@ -121,6 +124,13 @@ def make_ssl_context(cafile: str | None = None, certfile: str | None = None, key
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _size_of(data: str | bytes | bytearray) -> int:
+    """A message part's size in bytes (UTF-8 for text): ``maxmessagesize`` counts bytes."""
+    if isinstance(data, str) and not data.isascii():
+        return len(data.encode("utf-8", "surrogatepass"))
+    return len(data)
 
 
 class _ClientProtocol(WSConnection):
@@ -176,6 +186,18 @@ class Link(WebSocketConnection):
             max_message_size=options.max_message_size,
             receive_buffer_size=RECEIVE_BUFFER,
         )
+        self._splitter = FrameSplitter(options.max_message_size) if options.fast_path else None
+        self._handshake_tail = b""
+        self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
+            AcceptConnection: self._handle_accept_connection_event,
+            BytesMessage: self._handle_message_event,
+            CloseConnection: self._handle_close_connection_event,
+            Ping: self._handle_ping_event,
+            Pong: self._handle_pong_event,
+            RejectConnection: self._handle_reject_connection_event,
+            RejectData: self._handle_reject_data_event,
+            TextMessage: self._handle_message_event,
+        }
 
     # -- delivery ---------------------------------------------------------------------------------------------------
     def start_delivery(self) -> None:
@@ -206,49 +228,19 @@ class Link(WebSocketConnection):
     async def _reader_task(self) -> None:
         """trio-websocket's reader loop, specialised for a DAT.
 
-        Complete single-frame messages (nearly all of them) go straight into the batch, without the per-event handler
-        dispatch, coroutine and debug log line of the library's loop; every other event takes the library's handlers
-        (overridden below where a DAT needs more). The batch is cooked once per read, just before the next read.
+        After the handshake, what is read goes through the :class:`~wsdat_core.framing.FrameSplitter`: simple frames
+        (nearly all of them) are decoded straight into the batch; the rest is fed to wsproto, whose events take the
+        handlers below. The batch is cooked once per read, just before the next read.
         """
         if self._initial_request:
             try:
                 await self._send(self._initial_request)
             except ConnectionClosed:
                 self._reader_running = False
-        handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
-            AcceptConnection: self._handle_accept_connection_event,
-            BytesMessage: self._handle_message_event,
-            CloseConnection: self._handle_close_connection_event,
-            Ping: self._handle_ping_event,
-            Pong: self._handle_pong_event,
-            RejectConnection: self._handle_reject_connection_event,
-            RejectData: self._handle_reject_data_event,
-            TextMessage: self._handle_message_event,
-        }
         protocol = self._wsproto
-        limit = self._max_message_size
-        event: Any
+        splitter = self._splitter
         async with self._send_channel:
             while self._reader_running:
-                append = self.batch.append
-                for event in protocol.events():
-                    event_type = type(event)
-                    if event_type is TextMessage and event.message_finished and not self._message_parts \
-                            and len(event.data) <= limit:
-                        append((TEXT, event.data))
-                        continue
-                    handler = handlers.get(event_type)
-                    if handler is None:
-                        continue
-                    try:
-                        await handler(event)
-                    except ConnectionClosed:
-                        self._reader_running = False
-                    if not self._reader_running:  # failed or closing: later events of this read are void
-                        break
-                    append = self.batch.append  # a handler may have flushed
-                if not self._reader_running:
-                    break
                 if self.batch:
                     await self.flush()
                 try:
@@ -261,17 +253,78 @@ class Link(WebSocketConnection):
                         await self._abort_web_socket()
                     break
                 self.bytes_received += len(data)
-                if protocol.state is not ConnectionState.CLOSED:
-                    protocol.receive_data(data)  # type: ignore[arg-type]  # wsproto takes any bytes-like
+                if protocol.state is ConnectionState.CLOSED:
+                    continue  # the close handshake is over: wait for the server to drop TCP
+                if not self._open_handshake.is_set():
+                    data = await self._receive_handshake(data)
+                    if not data:
+                        continue
+                if splitter is None:  # the plain path: wsproto parses everything
+                    protocol.receive_data(data)
+                    await self._handle_events()
+                    continue
+                if protocol.state is not ConnectionState.OPEN:
+                    splitter.enabled = False
+                splitter.feed(data)
+                append = self.batch.append
+                while (chunk := splitter.next_slow(append)) is not None:
+                    protocol.receive_data(chunk)
+                    await self._handle_events()
+                    if not self._reader_running or protocol.state is not ConnectionState.OPEN:
+                        splitter.enabled = False
+                        break
 
-    async def _read(self) -> bytes | bytearray:
-        """One network read; ``b""`` at EOF. After the close handshake the server should drop TCP (RFC 6455 7.1.1):
-        wait for that a little, not forever."""
+    async def _receive_handshake(self, data: bytes) -> bytes:
+        """Feed wsproto the handshake response, up to its end only (so that it holds no frame bytes of its own);
+        returns what followed it, for the frame path (or b"" when the response is not complete yet)."""
+        seen = self._handshake_tail + data
+        end = seen.find(b"\r\n\r\n")
+        if end < 0:
+            self._handshake_tail = seen[-3:]
+            head, rest = data, b""
+        else:
+            cut = end + 4 - len(self._handshake_tail)
+            head, rest = data[:cut], data[cut:]
+        self._wsproto.receive_data(head)
+        await self._handle_events()
+        if rest and not self._open_handshake.is_set():  # refused: the body goes to wsproto too
+            self._wsproto.receive_data(rest)
+            await self._handle_events()
+            return b""
+        return rest
+
+    async def _handle_events(self) -> None:
+        """Hand wsproto's events to the handlers; after a close or a failure, later events are void."""
+        handlers = self._handlers
+        limit = self._max_message_size
+        append = self.batch.append
+        event: Any
+        for event in self._wsproto.events():
+            event_type = type(event)
+            if event_type is TextMessage and event.message_finished and not self._message_parts \
+                    and _size_of(event.data) <= limit:
+                append((TEXT, event.data))
+                continue
+            handler = handlers.get(event_type)
+            if handler is None:
+                continue
+            try:
+                await handler(event)
+            except ConnectionClosed:
+                self._reader_running = False
+            if not self._reader_running or event_type is CloseConnection:
+                break
+
+    async def _read(self) -> bytes:
+        """One network read (as ``bytes``: TLS streams return a bytearray); ``b""`` at EOF. After the close handshake
+        the server should drop TCP (RFC 6455 7.1.1): wait for that a little, not forever."""
+        data: bytes | bytearray = b""
         if not self._close_handshake.is_set():
-            return await self._stream.receive_some(self._receive_buffer_size)
-        with trio.move_on_after(CLOSE_WAIT):
-            return await self._stream.receive_some(self._receive_buffer_size)
-        return b""
+            data = await self._stream.receive_some(self._receive_buffer_size)
+        else:
+            with trio.move_on_after(CLOSE_WAIT):
+                data = await self._stream.receive_some(self._receive_buffer_size)
+        return data if type(data) is bytes else bytes(data)
 
     # -- trio-websocket event handlers ------------------------------------------------------------------------------
     async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:
@@ -290,7 +343,7 @@ class Link(WebSocketConnection):
         if not self._reader_running:  # failed or refused already: later events of the same read are void
             return
         data: Any = event.data
-        size = self._message_size + len(data)
+        size = self._message_size + _size_of(data)
         if size > self._max_message_size:
             await self._refuse_oversized(size)
             return
