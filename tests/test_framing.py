@@ -203,7 +203,8 @@ def frames(draw: st.DrawFn) -> bytes:
                      length_form=draw(st.sampled_from(["minimal", "16", "64"])))
 
 
-@settings(max_examples=int(os.environ.get("WSDAT_DIFFERENTIAL_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=int(os.environ.get("WSDAT_DIFFERENTIAL_EXAMPLES", "150")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(parts=st.lists(frames(), max_size=8), cuts=st.lists(st.integers(1, 2000), max_size=6),
        truncate=st.sampled_from([0, 0, 1, 2, 3, 30, 61]))
 def test_fast_path_and_plain_wsproto_agree(parts: list[bytes], cuts: list[int], truncate: int) -> None:
