@@ -8,17 +8,20 @@ TouchDesigner's rule, made precise:
 * a port written in ``netaddress`` wins over the ``port`` parameter; with an explicit ``wss://`` and the ``port``
   parameter left at TD's default of 80, port 443 is used (TLS on port 80 is never what a user means);
 * path and query are kept (``/`` when there is no path); fragments are not allowed in WebSocket URLs (RFC 6455 3);
-* IPv6 literals are written in brackets (``[::1]:8080``); a bare IPv6 address without scheme or port is accepted too.
+* IPv6 literals are written in brackets (``[::1]:8080``); a bare IPv6 address without scheme or port is accepted too;
+* ``user:password@`` before the host is sent as HTTP Basic authorization (percent-escapes decoded); wherever the URL is
+  shown (:attr:`Endpoint.url`: monitor lines, the live view, logs) the password reads ``***``.
 
 Pure: no sockets, no DNS.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 from .errors import ParameterError
 
@@ -41,6 +44,8 @@ class Endpoint:
     host: str
     port: int
     resource: str = "/"
+    username: str = ""
+    password: str = field(default="", repr=False)
 
     @property
     def secure(self) -> bool:
@@ -71,8 +76,17 @@ class Endpoint:
 
     @property
     def url(self) -> str:
-        """The full URL, port always written, e.g. ``wss://example.com:443/feed?x=1``."""
-        return f"{self.scheme}://{self.netloc}{self.resource}"
+        """The full URL to show, port always written, password masked: ``wss://bob:***@example.com:443/feed?x=1``."""
+        user = f"{self.username}:***@" if self.password else f"{self.username}@" if self.username else ""
+        return f"{self.scheme}://{user}{self.netloc}{self.resource}"
+
+    @property
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header value for credentials in the URL (HTTP Basic), or None."""
+        if not self.username and not self.password:
+            return None
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+        return f"Basic {token}"
 
     def __str__(self) -> str:
         return self.url
@@ -122,7 +136,7 @@ def resolve_url(netaddress: str, port: int = DEFAULT_PORT) -> Endpoint:
         if bare_ipv6 is not None:
             return Endpoint("wss" if port == _SECURE_PORT else "ws", bare_ipv6, port)
         scheme = ""  # decided by the port actually used: 443 implies TLS
-    if rest.split("/", 1)[0].count(":") >= 2 and "[" not in rest:
+    if rest.split("/", 1)[0].rsplit("@", 1)[-1].count(":") >= 2 and "[" not in rest:
         raise ParameterError("netaddress", netaddress, "IPv6 addresses written in brackets, e.g. ws://[::1]:8080/")
 
     try:
@@ -133,9 +147,6 @@ def resolve_url(netaddress: str, port: int = DEFAULT_PORT) -> Endpoint:
     if parts.fragment or "#" in rest:
         raise ParameterError("netaddress", netaddress,
                              _ALLOWED + " (fragments '#...' are not allowed in WebSocket URLs)")
-    if parts.username is not None or parts.password is not None:
-        raise ParameterError("netaddress", netaddress, _ALLOWED + " (user:password@ is not supported; use headers)")
-
     host = _check_host(parts.netloc, parts.hostname, netaddress)
     if written_port is not None:
         if written_port == 0:
@@ -150,7 +161,8 @@ def resolve_url(netaddress: str, port: int = DEFAULT_PORT) -> Endpoint:
     resource = parts.path or "/"
     if parts.query:
         resource += "?" + parts.query
-    return Endpoint(scheme, host, effective_port, resource)
+    return Endpoint(scheme, host, effective_port, resource, unquote(parts.username or ""),
+                    unquote(parts.password or ""))
 
 
 def _bare_ipv6(text: str) -> str | None:

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import socket
 import ssl
+import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import trio
 import wsproto.utilities
@@ -41,15 +42,20 @@ from wsproto.events import (
     Pong,
     RejectConnection,
     RejectData,
+    Request,
     TextMessage,
 )
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason as Codes
 
 from . import __version__
-from .address import Endpoint
+from .address import Endpoint, resolve_url
 from .closing import ABNORMAL, ClosedBy, ConnectionEnd
 from .errors import ConnectError, ConnectionClosedError, HandshakeRejected, ProtocolError, TLSError, WsdatError
 from .events import EventKind
 from .framing import FrameSplitter
+from .proxy import ProxySpec
+from .transport import open_stream
 
 __all__ = [
     "BINARY",
@@ -82,32 +88,6 @@ USER_AGENT: Final = f"wsdat/{__version__}"
 CLOSE_WAIT: Final = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectOptions:
-    """Everything one connection attempt needs, taken from the parameters when the attempt starts."""
-
-    endpoint: Endpoint
-    ssl_context: ssl.SSLContext | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    subprotocols: tuple[str, ...] = ()
-    max_message_size: int = 16 * 1024 * 1024
-    #: Keepalive: seconds between pings (0: off) and seconds to wait for the pong (0: do not wait).
-    ping_interval: float = 20.0
-    ping_timeout: float = 20.0
-    #: Decode simple frames without wsproto (:mod:`wsdat_core.framing`); off: wsproto parses everything.
-    fast_path: bool = True
-
-    def handshake_headers(self) -> list[tuple[bytes, bytes]]:
-        """The user's headers plus ``User-Agent`` and ``Origin`` unless the user gave them."""
-        given = {name.lower() for name, _ in self.headers}
-        headers = list(self.headers)
-        if "user-agent" not in given:
-            headers.append(("User-Agent", USER_AGENT))
-        if "origin" not in given:
-            headers.append(("Origin", self.endpoint.origin))
-        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-
-
 def make_ssl_context(cafile: str | None = None, certfile: str | None = None, keyfile: str | None = None,
                      insecure: bool = False) -> ssl.SSLContext:
     """A client TLS context: the system trust store (or ``cafile``), host name checks on, optional client certificate.
@@ -124,6 +104,84 @@ def make_ssl_context(cafile: str | None = None, certfile: str | None = None, key
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectOptions:
+    """Everything one connection attempt needs, taken from the parameters when the attempt starts."""
+
+    endpoint: Endpoint
+    #: Makes the TLS context, when the endpoint (or one redirected to) is ``wss``.
+    tls: Callable[[], ssl.SSLContext] = make_ssl_context
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocols: tuple[str, ...] = ()
+    max_message_size: int = 16 * 1024 * 1024
+    #: Keepalive: seconds between pings (0: off) and seconds to wait for the pong (0: do not wait).
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    #: Decode simple frames without wsproto (:mod:`wsdat_core.framing`); off: wsproto parses everything.
+    fast_path: bool = True
+    #: Offer permessage-deflate (RFC 7692).
+    compression: bool = True
+    proxy: ProxySpec | None = None
+    #: Redirects (301, 302, 303, 307, 308) followed at most.
+    max_redirects: int = 10
+
+    def handshake_headers(self) -> list[tuple[bytes, bytes]]:
+        """The user's headers plus ``User-Agent``, ``Origin`` and (for credentials in the URL) ``Authorization``
+        unless the user gave them."""
+        given = {name.lower() for name, _ in self.headers}
+        headers = list(self.headers)
+        if "user-agent" not in given:
+            headers.append(("User-Agent", USER_AGENT))
+        if "origin" not in given:
+            headers.append(("Origin", self.endpoint.origin))
+        authorization = self.endpoint.authorization
+        if authorization and "authorization" not in given:
+            headers.append(("Authorization", authorization))
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+class BoundedDeflate(PerMessageDeflate):
+    """wsproto's permessage-deflate, offered as websockets offers it, with every message's *decompressed* size
+    bounded by ``maxmessagesize``: a compression bomb fails the connection with 1009 once more than that was
+    inflated, so memory stays bounded."""
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__()
+        self.max_size = max_size
+        self._inflated = 0  # bytes inflated of the current message
+
+    def offer(self) -> str:
+        return "client_max_window_bits"
+
+    def finalize(self, offer: str) -> None:
+        try:
+            super().finalize(offer)
+        except ValueError as exc:
+            raise ConnectError(f"the server's permessage-deflate parameters cannot be used ({offer}): {exc}",
+                               fatal=True) from exc
+
+    def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | Codes:
+        if not self._inbound_compressed or not self._inbound_is_compressible or self._decompressor is None:
+            return data
+        room = self.max_size - self._inflated
+        try:
+            inflated = self._decompressor.decompress(bytes(data), room + 1)
+        except zlib.error:
+            return Codes.INVALID_FRAME_PAYLOAD_DATA
+        self._inflated += len(inflated)
+        return Codes.MESSAGE_TOO_BIG if self._inflated > self.max_size else inflated
+
+    def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | Codes | None:
+        result = super().frame_inbound_complete(proto, fin)
+        if isinstance(result, bytes):
+            self._inflated += len(result)
+            if self._inflated > self.max_size:
+                return Codes.MESSAGE_TOO_BIG
+        if fin:
+            self._inflated = 0
+        return result
 
 
 def _size_of(data: str | bytes | bytearray) -> int:
@@ -186,6 +244,15 @@ class Link(WebSocketConnection):
             max_message_size=options.max_message_size,
             receive_buffer_size=RECEIVE_BUFFER,
         )
+        #: Where this connection goes (after redirects), and the extensions the server accepted (e.g.
+        #: ``"permessage-deflate; client_max_window_bits=15"``, or ``""``).
+        self.endpoint = endpoint
+        self.extensions = ""
+        if options.compression:
+            self._initial_request = Request(host=endpoint.host_header, target=endpoint.resource,
+                                            subprotocols=list(options.subprotocols),
+                                            extensions=[BoundedDeflate(options.max_message_size)],
+                                            extra_headers=options.handshake_headers())
         self._splitter = FrameSplitter(options.max_message_size) if options.fast_path else None
         self._handshake_tail = b""
         self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
@@ -329,6 +396,8 @@ class Link(WebSocketConnection):
     # -- trio-websocket event handlers ------------------------------------------------------------------------------
     async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:
         await super()._handle_accept_connection_event(event)
+        self.extensions = ", ".join(value.decode("latin-1").strip() for name, value in event.extra_headers
+                                    if name.lower() == b"sec-websocket-extensions")
         self._ready.set()
 
     async def _handle_reject_connection_event(self, event: RejectConnection) -> None:
@@ -336,8 +405,12 @@ class Link(WebSocketConnection):
         # connect timeout.
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in event.headers}
         status = event.status_code
-        detail = f"; Location: {headers['location']}" if 300 <= status < 400 and "location" in headers else ""
-        raise HandshakeRejected(status, f"server refused the WebSocket upgrade with HTTP {status}{detail}")
+        location = headers.get("location") if 300 <= status < 400 else None
+        detail = f"; Location: {location}" if location else ""
+        if status == 401:
+            detail = ": check the credentials (user:password in the URL, or an Authorization header)"
+        raise HandshakeRejected(status, f"server refused the WebSocket upgrade with HTTP {status}{detail}",
+                                location=location, retry_after=_retry_after(headers.get("retry-after")))
 
     async def _handle_message_event(self, event: TextMessage | BytesMessage) -> None:
         if not self._reader_running:  # failed or refused already: later events of the same read are void
@@ -391,8 +464,12 @@ class Link(WebSocketConnection):
         if state is ConnectionState.OPEN:
             # A close event while still OPEN did not come from a close frame: wsproto reports a frame it could not
             # parse this way. Fail the connection: tell the peer why, then drop TCP (RFC 6455 7.1.7).
-            await self._fail(ProtocolError(f"protocol error: {event.reason} (closed with {event.code})"), event.code,
-                             event.reason or "")
+            if event.code == 1009:  # from the deflate extension: a message inflated past the limit
+                message = (f"message exceeds maxmessagesize {self._max_message_size} bytes once decompressed; "
+                           "closed with 1009")
+            else:
+                message = f"protocol error: {event.reason} (closed with {event.code})"
+            await self._fail(ProtocolError(message), event.code, event.reason or "")
             await self._close_stream()
             self._close_handshake.set()
             return
@@ -546,46 +623,68 @@ class Link(WebSocketConnection):
         await self._close_stream()
 
 
-def _describe_os_error(exc: OSError, endpoint: Endpoint) -> str:
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve host {endpoint.host!r}: {exc.strerror or exc}"
-    causes = [exc]
-    if isinstance(exc.__cause__, BaseExceptionGroup):
-        causes = [e for e in exc.__cause__.exceptions if isinstance(e, OSError)] or causes
-    if all(isinstance(e, ConnectionRefusedError) for e in causes):
-        return f"connection refused by {endpoint.netloc}"
-    reason = "; ".join(sorted({c.strerror or str(c) for c in causes}))
-    return f"cannot connect to {endpoint.netloc}: {reason}"
+
+#: Answers to the upgrade request that send the client elsewhere.
+REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
-def _describe_tls_error(exc: BaseException, endpoint: Endpoint) -> str:
-    cause = exc.__cause__ or exc.__context__ or exc
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed for {endpoint.host}: {cause.verify_message}"
-    if isinstance(cause, ssl.SSLError):
-        return f"TLS handshake with {endpoint.netloc} failed: {cause.reason or cause}"
-    return f"TLS handshake with {endpoint.netloc} failed: the server closed the connection"
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (a number of seconds; an HTTP date is not honoured), or None."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-async def open_link(nursery: trio.Nursery, options: ConnectOptions, sink: Sink) -> Link:
-    """Connect (TCP, TLS, WebSocket handshake) and return an open :class:`Link` whose reader runs in ``nursery``.
+def redirect_target(endpoint: Endpoint, location: str) -> Endpoint:
+    """Where a ``Location`` answer sends a connection to ``endpoint``: relative references resolve against it,
+    ``http``/``https`` mean ``ws``/``wss`` (as websockets and browsers take them). Credentials go along only to the
+    same host. Raises :class:`ConnectError` for a location that is not a WebSocket address."""
+    base = urlunsplit(("https" if endpoint.secure else "http", endpoint.netloc, endpoint.resource, "", ""))
+    absolute = urljoin(base, location.strip())
+    parts = urlsplit(absolute)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme.lower(), parts.scheme.lower())
+    try:
+        target = resolve_url(urlunsplit((scheme, parts.netloc, parts.path, parts.query, "")))
+    except WsdatError as exc:
+        raise ConnectError(f"redirected to {location!r}, which is not a WebSocket address: {exc}", fatal=True) \
+            from None
+    if target.host.lower() == endpoint.host.lower() and not (target.username or target.password):
+        target = replace(target, username=endpoint.username, password=endpoint.password)
+    return target
+
+
+async def open_link(nursery: trio.Nursery, options: ConnectOptions, sink: Sink,
+                    report: Callable[[str], None] = lambda line: None) -> Link:
+    """Connect (TCP or proxy, TLS, WebSocket handshake; redirects followed) and return an open :class:`Link` whose
+    reader runs in ``nursery``. ``report`` gets one line per redirect.
 
     The caller bounds the time (``trio.fail_after``). Raises :class:`ConnectError` (or a subclass) on failure.
     """
     endpoint = options.endpoint
+    for hop in range(options.max_redirects + 1):
+        try:
+            return await _open_once(nursery, replace(options, endpoint=endpoint), sink)
+        except HandshakeRejected as exc:
+            if exc.status not in REDIRECTS or not exc.location or not options.max_redirects:
+                raise
+            target = redirect_target(endpoint, exc.location)
+            if endpoint.secure and not target.secure:
+                raise ConnectError(f"refused to follow a redirect from {endpoint.url} to {target.url}: wss to ws "
+                                   "would drop TLS (downgrade)", fatal=True) from None
+            if hop == options.max_redirects:
+                raise ConnectError(f"too many redirects (maxredirects {options.max_redirects}); the last one was to "
+                                   f"{target.url}", fatal=True) from None
+            report(f"redirected with HTTP {exc.status} from {endpoint.url} to {target.url}")
+            endpoint = target
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+async def _open_once(nursery: trio.Nursery, options: ConnectOptions, sink: Sink) -> Link:
+    endpoint = options.endpoint
+    stream = await open_stream(endpoint, options.tls() if endpoint.secure else None, options.proxy)
     try:
-        tcp = await trio.open_tcp_stream(endpoint.host, endpoint.port)
-    except OSError as exc:
-        raise ConnectError(_describe_os_error(exc, endpoint)) from exc
-    stream: trio.abc.Stream = tcp
-    try:
-        if options.ssl_context is not None:
-            tls = trio.SSLStream(tcp, options.ssl_context, server_hostname=endpoint.host, https_compatible=True)
-            stream = tls
-            try:
-                await tls.do_handshake()
-            except trio.BrokenResourceError as exc:
-                raise TLSError(_describe_tls_error(exc, endpoint)) from exc
         link = Link(stream, options, sink)
         nursery.start_soon(link.serve)
         await link.wait_ready()

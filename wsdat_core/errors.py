@@ -16,6 +16,7 @@ __all__ = [
     "ProtocolError",
     "ServiceFileError",
     "TLSError",
+    "TRANSIENT_STATUSES",
     "WsdatError",
 ]
 
@@ -43,10 +44,18 @@ class PluginError(WsdatError):
 
 
 class ConnectError(WsdatError):
-    """A connection could not be opened (network, TLS or handshake failure)."""
+    """A connection could not be opened (network, proxy, TLS or handshake failure)."""
 
-    #: True when retrying cannot help (TLS verification failed, the server rejected us with a 4xx status).
+    #: True when retrying cannot help (TLS verification failed, the server refused us with 401/403/404/426..., the
+    #: proxy wants credentials): the DAT waits for a parameter change instead of reconnecting.
     fatal: bool = False
+    #: Seconds the server asked us to wait before trying again (``Retry-After``), if it said.
+    retry_after: float | None = None
+
+    def __init__(self, message: str, *, fatal: bool | None = None) -> None:
+        super().__init__(message)
+        if fatal is not None:
+            self.fatal = fatal
 
 
 class ConnectTimeout(ConnectError):
@@ -54,19 +63,26 @@ class ConnectTimeout(ConnectError):
 
 
 class TLSError(ConnectError):
-    """The TLS handshake failed, for example because the certificate could not be verified."""
+    """The TLS handshake failed: fatal when the certificate could not be verified, retried when the handshake was cut
+    short (a reset or EOF, as a restarting server or a load balancer does)."""
 
     fatal = True
+
+
+#: HTTP answers to the upgrade request that a retry may well get past: timeouts, rate limits, overload.
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class HandshakeRejected(ConnectError):
     """The server answered the WebSocket upgrade request with an HTTP status other than 101."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, location: str | None = None,
+                 retry_after: float | None = None) -> None:
+        # 4xx means "you asked wrongly": asking again the same way will not help, except for the transient ones.
+        super().__init__(message, fatal=400 <= status < 500 and status not in TRANSIENT_STATUSES)
         self.status = status
-        # 4xx means "you asked wrongly": asking again the same way will not help. 5xx and others may pass.
-        self.fatal = 400 <= status < 500
-        super().__init__(message)
+        self.location = location
+        self.retry_after = retry_after
 
 
 class ConnectionClosedError(WsdatError):

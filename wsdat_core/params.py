@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from .address import DEFAULT_PORT, Endpoint, resolve_url
 from .errors import ParameterError
+from .proxy import check_proxy
 
 __all__ = [
     "EXECUTE_FROM",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 EXECUTE_FROM: Final = ("current", "callbacks", "op")
+COMPRESSION: Final = ("deflate", "off")
 MIB: Final = 1024 * 1024
 
 Check = Callable[[Mapping[str, Any], frozenset[str]], None]
@@ -252,6 +254,16 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             effect=Effect.RECONNECT, metavar="K:V"),
     ParSpec("subprotocols", (), _subprotocols, "WebSocket subprotocols to offer.", "TLS", effect=Effect.RECONNECT,
             metavar="NAME"),
+    ParSpec("compression", "deflate", _choice(COMPRESSION),
+            "permessage-deflate (RFC 7692): 'deflate' offers it (sent messages are compressed when the server "
+            "agrees), 'off' does not.", "TLS", effect=Effect.RECONNECT, metavar="MODE"),
+    ParSpec("proxy", "", check_proxy,
+            "Proxy: '' reads wss_proxy/https_proxy, ws_proxy/http_proxy, all_proxy and no_proxy from the "
+            "environment; 'off'; or http://[user:pass@]host:port, https://..., socks5://, socks5h://, socks4://.",
+            "TLS", effect=Effect.RECONNECT, metavar="URL"),
+    ParSpec("maxredirects", 10, _integer(0, unit="redirects followed"),
+            "HTTP redirects (301/302/303/307/308) of the upgrade request followed at most; wss to ws is refused.",
+            "TLS", effect=Effect.RECONNECT, metavar="N"),
     # Received Messages page (TD)
     ParSpec("callbacks", (), _plugin_refs,
             "Callbacks plugins: entry-point names, module[:attr], .py files or objects.", "Received Messages",
@@ -271,8 +283,9 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             effect=Effect.TABLE),
     ParSpec("binaryrows", False, _to_bool, "Binary messages become rows too (not only onReceiveBinary).",
             "Received Messages"),
-    ParSpec("maxmessagesize", 16 * MIB, _integer(1, unit="bytes, or characters for text"),
-            "Largest accepted message; a larger one closes the connection with 1009.", "Received Messages",
+    ParSpec("maxmessagesize", 16 * MIB, _integer(1, unit="bytes"),
+            "Largest accepted message in bytes (UTF-8 bytes for text, after decompression); a larger one closes the "
+            "connection with 1009.", "Received Messages",
             effect=Effect.RECONNECT, metavar="N"),
     # Resilience page (wsdat)
     ParSpec("reconnect", True, _to_bool,

@@ -14,6 +14,7 @@ one :class:`~wsdat_core.closing.ConnectionEnd`, described by :mod:`~wsdat_core.c
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -31,6 +32,7 @@ from .eventbus import EventBus
 from .events import RECEIVED_KINDS, Connected, Disconnected, EventKind, Monitor
 from .hookrunner import HookRunner
 from .params import SPECS, Effect
+from .proxy import proxy_for
 from .sendqueue import Receipt, SendQueue, settle
 
 if TYPE_CHECKING:
@@ -365,18 +367,16 @@ class Session:
 
     def _connect_options(self) -> ConnectOptions:
         par = self.dat.par
-        endpoint = par.endpoint
-        context = None
-        if endpoint.secure:
-            context = make_ssl_context(par.cafile, par.certfile, par.keyfile, par.insecure)
-        return ConnectOptions(endpoint, context, par.headers, par.subprotocols, par.maxmessagesize,
-                              par.pinginterval, par.pingtimeout)
+        return ConnectOptions(par.endpoint, functools.partial(make_ssl_context, par.cafile, par.certfile, par.keyfile,
+                                                              par.insecure),
+                              par.headers, par.subprotocols, par.maxmessagesize, par.pinginterval, par.pingtimeout,
+                              compression=par.compression == "deflate", proxy=proxy_for(par.proxy, par.endpoint),
+                              max_redirects=par.maxredirects)
 
     async def _connect_and_serve(self, mark_started: Callable[[], None]) -> str:
         endpoint = self.dat.par.endpoint
         timeout_ms = self.dat.par.timeout
         self._set_state("connecting")
-        self.monitor(f"connecting to {endpoint.url}")
         async with trio.open_nursery() as nursery:
             link: Link | None = None
             result = _ENDED
@@ -384,8 +384,10 @@ class Session:
                 self._scope = attempt
                 try:
                     options = self._connect_options()
+                    via = f" via proxy {options.proxy.url}" if options.proxy else ""
+                    self.monitor(f"connecting to {endpoint.url}{via}")
                     with trio.fail_after(timeout_ms / 1000):
-                        link = await open_link(nursery, options, self.cook.cook)
+                        link = await open_link(nursery, options, self.cook.cook, self.monitor)
                 except trio.TooSlowError:
                     self._attempt_failed(f"connect to {endpoint.url} timed out after {timeout_ms} ms")
                 except ConnectError as exc:
@@ -411,11 +413,13 @@ class Session:
         self.cook.bytes_received = lambda: received_before + link.bytes_received
         info.connects += 1
         self._set_state("open")
-        protocol = f" (subprotocol {link.subprotocol})" if link.subprotocol else ""
-        self.monitor(f"connected to {options.endpoint.url}{protocol}")
+        details = [f"subprotocol {link.subprotocol}"] if link.subprotocol else []
+        details += [link.extensions] if link.extensions else []
+        details += [f"via proxy {options.proxy.url}"] if options.proxy else []
+        self.monitor(f"connected to {link.endpoint.url}" + (f" ({'; '.join(details)})" if details else ""))
         if self.bus.subscribers:
-            self.bus.publish(Connected(options.endpoint.url, link.subprotocol))
-        if dat.par.insecure and options.ssl_context is not None:
+            self.bus.publish(Connected(link.endpoint.url, link.subprotocol, link.extensions))
+        if dat.par.insecure and link.endpoint.secure:
             self.warn("TLS certificate and host name checks are OFF (insecure)")
         assert self._nursery is not None
         opened_at = trio.current_time()
