@@ -27,11 +27,13 @@ from . import __version__
 from .callbacks import list_plugins, parse_setting_value, settings_names
 from .console import LOGGER_NAME
 from .errors import ConnectionClosedError, PluginError, WsdatError
-from .output import FORMATS, MessageWriter, escape_control
+from .output import FORMATS, MessageWriter
 from .params import SPECS
+from .sanitize import clean_line, escape_control
 
 __all__ = ["main"]
 
+_PREFIX = "wsdat: "
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -61,7 +63,9 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = f"wsdat: {record.getMessage()}"
+            message = clean_line(record.getMessage())
+            # a DAT named "wsdat" (the default here) logs "wsdat: ...": its name is not printed twice
+            line = message if message.startswith(_PREFIX) else _PREFIX + message
             if self.verbose and record.exc_info:
                 line += "\n" + logging.Formatter().formatException(record.exc_info)
             sys.stderr.write(line + "\n")
@@ -99,6 +103,9 @@ def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = (
                                help=help_text + " (repeatable)")
         else:
             group.add_argument(*flags, dest=name, default=None, metavar=spec.metavar, help=help_text)
+        if name == "compression":  # wscat's and websocat's spelling
+            group.add_argument("--no-compression", dest=name, action="store_const", const="off",
+                               help="the same as --compression off")
 
 
 def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -157,6 +164,7 @@ class WatchOptions:
     live: bool = False
     send_stdin: bool = True
     binary: str | None = None
+    slash: bool = False
     save: Path | None = None
     wait: bool = False
     duration: float | None = None
@@ -190,21 +198,48 @@ async def _stdin_lines() -> AsyncIterator[tuple[int, bytes]]:
         yield number + 1, pending.rstrip(b"\r")
 
 
-async def _send_stdin(dat: Any, binary: str | None) -> None:
+async def _slash_command(dat: Any, line: str) -> None:
+    """wscat's commands: ``/ping [text]``, ``/pong [text]``, ``/close [code [reason]]``."""
+    command, _, rest = line.partition(" ")
+    try:
+        if command == "/ping":
+            dat.sendPing(rest)
+        elif command == "/pong":
+            dat.sendPong(rest)
+        elif command == "/close":
+            code_text, _, reason = rest.strip().partition(" ")
+            code = int(code_text) if code_text else 1000
+            answer = await dat.close(code, reason)
+            logging.getLogger(LOGGER_NAME).info("%s: closed; the server answered %d", dat.name, answer)
+        else:
+            raise ValueError(f"{command}: unknown command; with --slash, lines starting with / are /ping [text], "
+                             "/pong [text] or /close [code [reason]]")
+    except ValueError as exc:  # a bad command is one line, and nothing is sent
+        logging.getLogger(LOGGER_NAME).warning("stdin: %s", escape_control(str(exc)))
+
+
+async def _send_stdin(dat: Any, binary: str | None, slash: bool = False) -> None:
     """Send each stdin line (text, or binary decoded from hex/base64), in order; the end of stdin only ends sending.
 
     Each line waits for the connection and for room in the send queue (backpressure): none is dropped. A line the
-    connection could not take (it ended first) is sent again once the DAT has reconnected.
+    connection could not take (it ended first) is sent again once the DAT has reconnected. With ``slash``, lines
+    starting with ``/`` are wscat's commands (:func:`_slash_command`).
     """
     log = logging.getLogger(LOGGER_NAME)
     async for number, raw in _stdin_lines():
         try:
             line = raw.decode("utf-8")
+            if slash and line.startswith("/"):
+                await dat.wait_connected()
+                await _slash_command(dat, line)
+                continue
             message: str | bytes = line if binary is None else _decode_line(line.strip(), binary)
         except (UnicodeDecodeError, ValueError, binascii.Error):
             log.warning("stdin line %d: not %s, not sent: %s", number, "UTF-8" if binary is None else binary,
                         escape_control(raw[:40].decode("utf-8", "backslashreplace")))
             continue
+        except WsdatError:
+            return  # the DAT gave up; the outcome says why
         while True:
             try:
                 await dat.wait_connected()
@@ -258,7 +293,7 @@ async def watch(dat: Any, printer: _Printer, options: WatchOptions, nursery: tri
     if not dat.connected and not options.wait:
         return EXIT_FAILED  # the monitor line already said why
     if options.send_stdin:
-        nursery.start_soon(_send_stdin, dat, options.binary)
+        nursery.start_soon(_send_stdin, dat, options.binary, options.slash)
     _start_view(dat, options, nursery)
     return await _outcome(dat, printer, options)
 
@@ -307,7 +342,7 @@ def _watch_options(args: argparse.Namespace, stdout: TextIO) -> WatchOptions:
         raise UsageError(f"--count: {args.count} is not allowed; expected an integer >= 1")
     live = args.output is None and stdout.isatty()
     return WatchOptions(count=args.count, output=args.output or "plain", wrap=args.wrap, live=live,
-                        send_stdin=not args.no_stdin, binary=args.binary, save=save,
+                        send_stdin=not args.no_stdin, binary=args.binary, slash=args.slash, save=save,
                         wait=getattr(args, "wait", False), duration=getattr(args, "duration", None))
 
 
@@ -430,6 +465,8 @@ def _add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     watch.add_argument("--binary", nargs="?", const="auto", choices=("hex", "base64", "auto"),
                        help="send stdin lines as binary messages, decoded from hex or base64 (alone: whichever fits)")
     watch.add_argument("--no-stdin", action="store_true", help="do not send stdin lines")
+    watch.add_argument("--slash", action="store_true",
+                       help="stdin lines /ping [text], /pong [text] and /close [code [reason]] are commands (wscat)")
     watch.add_argument("--save", metavar="FILE", help="write the table on exit (.csv, .tsv or .json)")
     watch.add_argument("--name", default="wsdat" if not demo else "demo", help="the DAT's name in messages")
     watch.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE",
@@ -449,19 +486,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="show the text console (status lines) on stderr; -vv for debug")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # -v also after the command (`wsdat connect URL -v`), as people type it
+    verbose = _Parser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                         help="show the text console (status lines) on stderr; -vv for debug")
 
-    connect = commands.add_parser("connect", help="connect to a WebSocket server and watch what arrives")
+    connect = commands.add_parser("connect", parents=[verbose],
+                                  help="connect to a WebSocket server and watch what arrives")
     connect.add_argument("url", nargs="?", help="ws:// or wss:// URL, or host[:port] (netaddress)")
     _add_watch_flags(connect, demo=False)
     add_parameter_flags(connect)
     connect.set_defaults(handler=cmd_connect)
 
-    demo = commands.add_parser("demo", help="run an embedded feed server and a DAT watching it")
+    demo = commands.add_parser("demo", parents=[verbose], help="run an embedded feed server and a DAT watching it")
     _add_watch_flags(demo, demo=True)
     add_parameter_flags(demo, skip=("netaddress", "port", "active"))
     demo.set_defaults(handler=cmd_demo)
 
-    replay = commands.add_parser("replay", help="feed a wsdat-record recording through the hooks and the table")
+    replay = commands.add_parser("replay", parents=[verbose],
+                                 help="feed a wsdat-record recording through the hooks and the table")
     replay.add_argument("file", help="a JSONL file written by the wsdat-record plugin")
     replay.add_argument("--speed", type=float, default=1.0, metavar="X",
                         help="2 plays twice as fast, 0 as fast as possible (default 1)")
@@ -469,16 +512,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_parameter_flags(replay, skip=("netaddress", "port", "active", "timeout"))
     replay.set_defaults(handler=cmd_replay)
 
-    plugins = commands.add_parser("plugins", help="list installed plugins (entry points in group 'wsdat')")
+    plugins = commands.add_parser("plugins", parents=[verbose],
+                                  help="list installed plugins (entry points in group 'wsdat')")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(handler=cmd_plugins)
 
-    scaffold = commands.add_parser("new-plugin", help="write a ready plugin package wsdat-NAME")
+    scaffold = commands.add_parser("new-plugin", parents=[verbose], help="write a ready plugin package wsdat-NAME")
     scaffold.add_argument("name", help="the plugin's name (its entry point), e.g. shout")
     scaffold.add_argument("--dir", default=".", help="where to create wsdat-NAME/ (default: here)")
     scaffold.set_defaults(handler=cmd_new_plugin)
 
-    run = commands.add_parser("run", help="run the DATs of a service file (TOML) in one nursery")
+    run = commands.add_parser("run", parents=[verbose], help="run the DATs of a service file (TOML) in one nursery")
     run.add_argument("file", help="the service file, e.g. service.toml")
     run.set_defaults(handler=cmd_run)
     return parser
@@ -501,7 +545,7 @@ def _exit_code(error: BaseException) -> int | None:
         code = EXIT_FAILED
     else:
         return None
-    sys.stderr.write(f"wsdat: error: {error}\n")
+    sys.stderr.write(f"wsdat: error: {clean_line(str(error))}\n")
     return code
 
 

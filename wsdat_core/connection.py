@@ -156,6 +156,8 @@ class BoundedDeflate(PerMessageDeflate):
         return "client_max_window_bits"
 
     def finalize(self, offer: str) -> None:
+        #: What the server agreed to, e.g. ``permessage-deflate; server_no_context_takeover``.
+        self.agreed = offer.strip()
         try:
             super().finalize(offer)
         except ValueError as exc:
@@ -396,8 +398,7 @@ class Link(WebSocketConnection):
     # -- trio-websocket event handlers ------------------------------------------------------------------------------
     async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:
         await super()._handle_accept_connection_event(event)
-        self.extensions = ", ".join(value.decode("latin-1").strip() for name, value in event.extra_headers
-                                    if name.lower() == b"sec-websocket-extensions")
+        self.extensions = ", ".join(getattr(extension, "agreed", extension.name) for extension in event.extensions)
         self._ready.set()
 
     async def _handle_reject_connection_event(self, event: RejectConnection) -> None:
@@ -683,7 +684,7 @@ async def open_link(nursery: trio.Nursery, options: ConnectOptions, sink: Sink,
 
 async def _open_once(nursery: trio.Nursery, options: ConnectOptions, sink: Sink) -> Link:
     endpoint = options.endpoint
-    stream = await open_stream(endpoint, options.tls() if endpoint.secure else None, options.proxy)
+    stream = await open_stream(endpoint, options.tls, options.proxy)
     try:
         link = Link(stream, options, sink)
         nursery.start_soon(link.serve)

@@ -10,35 +10,11 @@ from __future__ import annotations
 import json
 from typing import Final, TextIO
 
+from .sanitize import escape_control
+
 __all__ = ["FORMATS", "MessageWriter", "escape_control"]
 
 FORMATS: Final = ("plain", "jsonl", "tsv")
-
-_NAMED: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
-# C0 controls, DEL, C1 controls, and the characters that reorder text on display (bidi embeddings, overrides,
-# isolates) or hide it (zero-width joiners are harmless; these are not).
-_UNSAFE: Final = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A),
-                  0x200E, 0x200F, 0x061C]
-
-
-def _escape_of(code: int) -> str:
-    char = chr(code)
-    if char in _NAMED:
-        return _NAMED[char]
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-_TABLE: Final = {code: _escape_of(code) for code in _UNSAFE} | {ord("\\"): "\\\\"}
-_TABLE_KEEP_TABS: Final = {code: escape for code, escape in _TABLE.items() if code != ord("\t")}
-
-
-def escape_control(text: str, *, keep_tabs: bool = False) -> str:
-    """``text`` with every character that could act on a terminal written as a visible escape.
-
-    Backslashes are doubled so the result is unambiguous. ``keep_tabs`` leaves tabs alone (for wrapped table cells).
-    """
-    return text.translate(_TABLE_KEEP_TABS if keep_tabs else _TABLE)
-
 
 class MessageWriter:
     """Writes one line per received message in ``plain``, ``jsonl`` or ``tsv`` form."""

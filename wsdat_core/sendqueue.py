@@ -48,7 +48,8 @@ class SendQueue:
     ``force`` puts (automatic pongs) pass the bounds: a control frame must never be refused for data in the queue.
     """
 
-    __slots__ = ("_bytes", "_items", "_room", "_waiter", "byte_limit", "closed", "limit", "lost")
+    __slots__ = ("_bytes", "_drained", "_items", "_room", "_waiter", "_writing", "byte_limit", "closed", "limit",
+                 "lost")
 
     def __init__(self, limit: int, byte_limit: int | None = None) -> None:
         self.limit = limit
@@ -61,6 +62,8 @@ class SendQueue:
         self._room: trio.Event | None = None
         #: Set by :meth:`drain`: the connection this queue fed has ended.
         self.closed = False
+        self._writing = False  # the sender holds a batch taken by take() and not yet reported written()
+        self._drained: trio.Event | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -110,10 +113,25 @@ class SendQueue:
             batch.append(item)
             size += item[2]
         self._bytes -= size
+        self._writing = True
         if self._room is not None:
             self._room.set()
             self._room = None
         return batch
+
+    def written(self) -> None:
+        """The sender is done with the batch it took (written, or given up)."""
+        self._writing = False
+        if not self._items and self._drained is not None:
+            self._drained.set()
+            self._drained = None
+
+    async def wait_sent(self) -> None:
+        """Wait until everything queued so far was written (or the queue closed)."""
+        while (self._items or self._writing) and not self.closed:
+            if self._drained is None:
+                self._drained = trio.Event()
+            await self._drained.wait()
 
     def drain(self) -> list[Item]:
         """Close the queue; remove and return everything still waiting (the connection ended)."""
@@ -121,6 +139,9 @@ class SendQueue:
         items = list(self._items)
         self._items.clear()
         self._bytes = 0
+        if self._drained is not None:
+            self._drained.set()
+            self._drained = None
         if self._room is not None:
             self._room.set()
             self._room = None

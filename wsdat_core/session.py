@@ -33,6 +33,7 @@ from .events import RECEIVED_KINDS, Connected, Disconnected, EventKind, Monitor
 from .hookrunner import HookRunner
 from .params import SPECS, Effect
 from .proxy import proxy_for
+from .sanitize import clean_line
 from .sendqueue import Receipt, SendQueue, settle
 
 if TYPE_CHECKING:
@@ -102,7 +103,9 @@ class Session:
 
     # -- reporting --------------------------------------------------------------------------------------------------
     def monitor(self, message: str, level: int = logging.INFO) -> None:
-        """A status line: to the ``wsdat`` logger, to ``onMonitorMessage`` and to event subscribers."""
+        """A status line: to the ``wsdat`` logger, to ``onMonitorMessage`` and to event subscribers. Lines carry peer
+        text (close reasons, headers): control characters are escaped here, once, for every face."""
+        message = clean_line(message)
         log.log(level, "%s: %s", self.dat.name, message)
         self._deliver_monitor(message)
 
@@ -120,7 +123,7 @@ class Session:
 
     def error(self, message: str) -> None:
         self.dat.info.errors += 1
-        self.dat.last_error = message
+        self.dat.last_error = clean_line(message)
         self.monitor(message, logging.ERROR)
 
     def warn(self, message: str) -> None:
@@ -129,7 +132,7 @@ class Session:
 
     def hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
         self.dat.info.errors += 1
-        message = f"callback {hook} of {plugin} raised {type(exc).__name__}: {exc}"
+        message = clean_line(f"callback {hook} of {plugin} raised {type(exc).__name__}: {exc}")
         self.dat.last_error = message
         log.error("%s: %s", self.dat.name, message, exc_info=exc)
         if hook != "onMonitorMessage":
@@ -169,7 +172,8 @@ class Session:
             await self._state_changed.wait()
 
     async def wait_stopped(self) -> None:
-        while self.running and self.dat.par.active and not self.stalled:
+        # Active off counts once the connection is closed (close() and Active off close politely first).
+        while self.running and (self.dat.par.active or self.dat.info.state != "closed") and not self.stalled:
             await self._state_changed.wait()
 
     # -- parameters -------------------------------------------------------------------------------------------------
@@ -248,10 +252,12 @@ class Session:
             except ConnectionClosedError:
                 queue.lost += len(items)  # reported with what is still queued when the connection ends
                 settle(items, False)
+                queue.written()
                 return
             info.messages_sent += sum(1 for item in items if item[0] in _DATA_KINDS)
             info.bytes_sent += sum(item[2] for item in items)
             settle(items, True)
+            queue.written()
             if self._send_full_warned and not queue:
                 self._send_full_warned = False
 
@@ -443,6 +449,8 @@ class Session:
                     why = (f"close() with {close_description(request.code, request.reason)}" if request
                            else "parameters changed" if dat.par.active else "Active is off")
                     self._set_state("closing")
+                    with trio.move_on_after(CLOSE_TIMEOUT):
+                        await queue.wait_sent()  # what was sent before closing goes out before the close frame
                     code, reason = (request.code, request.reason) if request else (1000, "closed by wsdat")
                     answer = await link.close(code, reason, CLOSE_TIMEOUT)
                     if request is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Callable
 
 import trio
 from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
@@ -23,18 +24,20 @@ _PROXY_TYPES = {"http": ProxyType.HTTP, "https": ProxyType.HTTP, "socks4": Proxy
                 "socks4a": ProxyType.SOCKS4, "socks5": ProxyType.SOCKS5, "socks5h": ProxyType.SOCKS5}
 
 
-async def open_stream(endpoint: Endpoint, ssl_context: ssl.SSLContext | None, proxy: ProxySpec | None = None
+async def open_stream(endpoint: Endpoint, tls: Callable[[], ssl.SSLContext], proxy: ProxySpec | None = None
                       ) -> trio.abc.Stream:
-    """A connected stream to ``endpoint`` (through ``proxy``; TLS when ``ssl_context`` is given).
+    """A connected stream to ``endpoint`` (through ``proxy``; TLS for ``wss`` and ``https`` proxies, with contexts
+    made by ``tls``, so ``cafile`` & co. apply to the proxy too).
 
     The caller bounds the time. Raises :class:`ConnectError` (or :class:`TLSError`) on failure.
     """
-    stream: trio.abc.Stream = await (_through(proxy, endpoint) if proxy else _direct(endpoint))
+    ssl_context = tls() if endpoint.secure else None  # a TLS file that cannot be read fails before connecting
+    stream: trio.abc.Stream = await (_through(proxy, endpoint, tls) if proxy else _direct(endpoint))
     if ssl_context is None:
         return stream
-    tls = trio.SSLStream(stream, ssl_context, server_hostname=endpoint.host, https_compatible=True)
+    secured = trio.SSLStream(stream, ssl_context, server_hostname=endpoint.host, https_compatible=True)
     try:
-        await tls.do_handshake()
+        await secured.do_handshake()
     except trio.BrokenResourceError as exc:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
@@ -43,7 +46,7 @@ async def open_stream(endpoint: Endpoint, ssl_context: ssl.SSLContext | None, pr
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
         raise
-    return tls
+    return secured
 
 
 async def _direct(endpoint: Endpoint) -> trio.SocketStream:
@@ -53,8 +56,8 @@ async def _direct(endpoint: Endpoint) -> trio.SocketStream:
         raise ConnectError(_describe_os_error(exc, endpoint)) from exc
 
 
-async def _through(proxy: ProxySpec, endpoint: Endpoint) -> trio.abc.Stream:
-    proxy_ssl = ssl.create_default_context() if proxy.scheme == "https" else None
+async def _through(proxy: ProxySpec, endpoint: Endpoint, tls: Callable[[], ssl.SSLContext]) -> trio.abc.Stream:
+    proxy_ssl = tls() if proxy.scheme == "https" else None
     client = TrioProxy(_PROXY_TYPES[proxy.scheme], proxy.host, proxy.port, proxy.username or None,
                        proxy.password or None, rdns=proxy.remote_dns, proxy_ssl=proxy_ssl)
     try:

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .output import escape_control
+from .sanitize import escape_control
 from .table import hex_bytes
 
 if TYPE_CHECKING:

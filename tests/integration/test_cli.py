@@ -107,7 +107,9 @@ def test_connection_refused_is_one_line_and_exit_1() -> None:
 
 def test_verbose_shows_the_text_console(independent_server) -> None:
     done = wsdat("-v", "connect", independent_server.url, "--count", "1", stdin="x\n")
-    assert f"wsdat: wsdat: connected to {independent_server.url}" in done.stderr.splitlines()
+    assert any(line.startswith(f"wsdat: connected to {independent_server.url} (permessage-deflate")
+               for line in done.stderr.splitlines())
+    assert "wsdat: wsdat:" not in done.stderr  # the DAT is named wsdat: its name is not printed twice
 
 
 def test_text_console_environment_variable_for_library_users(independent_server, tmp_path: Path) -> None:

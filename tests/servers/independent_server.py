@@ -11,6 +11,7 @@ unless given), prints
   !fragments <a> <b> ... send one text message made of these fragments
   !big <n>               send a text message of n "x"
   !headers               send the request headers as one JSON text message
+  !extensions            send the negotiated Sec-WebSocket-Extensions (the server's answer; "" when none)
 anything else (text or binary) is sent back unchanged. When a connection ends, the server prints
 "CLOSED <code> <reason>" (the client's close frame, as the server saw it) on stdout.
 """
@@ -51,6 +52,8 @@ async def serve_commands(ws: ServerConnection) -> None:
             await ws.send(args)
         elif command == "!big":
             await ws.send("x" * int(args[0]))
+        elif command == "!extensions":
+            await ws.send(ws.response.headers.get("Sec-WebSocket-Extensions", ""))
         elif command == "!headers":
             await ws.send(json.dumps(dict(ws.request.headers.raw_items())))
         else:
@@ -62,12 +65,15 @@ async def main() -> None:
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-compression", action="store_true", help="do not negotiate permessage-deflate")
     args = parser.parse_args()
     context = None
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
-    async with serve(handle, "127.0.0.1", args.port, ssl=context, max_size=None, ping_interval=None) as server:
+    compression = None if args.no_compression else "deflate"
+    async with serve(handle, "127.0.0.1", args.port, ssl=context, max_size=None, ping_interval=None,
+                     compression=compression) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"PORT {port}", flush=True)
         await asyncio.Future()
