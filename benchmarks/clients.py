@@ -9,7 +9,9 @@ the moment its handshake finished. Clients:
   wsproto            the ceiling: a bare wsproto parse loop over a blocking socket
   trio-websocket     a plain trio-websocket get_message() loop
   websocket-client   websocket-client's recv() loop (blocking)
-  websockets         websockets' asyncio client
+  websockets         websockets' asyncio client (with its C speedups)
+  websockets-trio    websockets' trio client
+  picows             picows (a Cython client on asyncio), when installed: counts whole single-frame messages
   wsdat              a WebSocketDAT (maxlines M, one no-op plugin on onReceiveText, info channels on)
   wsproto-send       N text messages sent by a bare wsproto loop to /sink, until the server's "done"
   wsdat-send         the same through dat.sendText
@@ -111,11 +113,56 @@ def websockets_loop(url: str, n: int, **_: object) -> float:
     from websockets.asyncio.client import connect
 
     async def run() -> float:
-        async with connect(url, max_size=None, ping_interval=None) as ws:
+        async with connect(url, max_size=None, ping_interval=None, compression=None) as ws:
             start = time.perf_counter()
             for _ in range(n):
                 await ws.recv()
             return time.perf_counter() - start
+
+    return asyncio.run(run())
+
+
+def websockets_trio_loop(url: str, n: int, **_: object) -> float:
+    import trio
+    from websockets.trio.client import connect
+
+    async def run() -> float:
+        async with connect(url, max_size=None, ping_interval=None, compression=None) as ws:
+            start = time.perf_counter()
+            for _ in range(n):
+                await ws.recv()
+            return time.perf_counter() - start
+
+    return trio.run(run)
+
+
+def picows_loop(url: str, n: int, **_: object) -> float:
+    import asyncio
+
+    from picows import WSListener, WSMsgType, ws_connect
+
+    class Counter(WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.count = 0
+            self.start = 0.0
+            self.done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+        def on_ws_frame(self, transport: object, frame: object) -> None:
+            kind = frame.msg_type  # type: ignore[attr-defined]
+            if kind == WSMsgType.TEXT:
+                frame.get_payload_as_utf8_text()  # type: ignore[attr-defined]  # as the others, decode the text
+            elif kind != WSMsgType.BINARY:
+                return
+            self.count += 1
+            if self.count == n and not self.done.done():
+                self.done.set_result(time.perf_counter() - self.start)
+
+    async def run() -> float:
+        transport, client = await ws_connect(Counter, url, max_frame_size=1 << 30)
+        client.start = time.perf_counter()
+        elapsed: float = await client.done
+        transport.disconnect()
+        return elapsed
 
     return asyncio.run(run())
 
@@ -253,6 +300,8 @@ CLIENTS: dict[str, Callable[..., object]] = {
     "trio-websocket": trio_websocket_loop,
     "websocket-client": websocket_client_loop,
     "websockets": websockets_loop,
+    "websockets-trio": websockets_trio_loop,
+    "picows": picows_loop,
     "wsdat": wsdat_loop,
     "wsproto-send": wsproto_send_loop,
     "wsdat-send": wsdat_send_loop,

@@ -74,6 +74,8 @@ BINARY: Final = EventKind.BINARY
 PING: Final = EventKind.PING
 PONG: Final = EventKind.PONG
 
+_CLOSE_RECEIVED: Final = frozenset({ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED})
+
 Event = tuple[EventKind, Any]
 Sink = Callable[[list[Event]], Awaitable[None]]
 #: What the send path writes: ``(kind, payload, size in bytes, the sender's receipt)``.
@@ -339,9 +341,10 @@ class Link(WebSocketConnection):
                 while (chunk := splitter.next_slow(append)) is not None:
                     protocol.receive_data(chunk)
                     await self._handle_events()
-                    if not self._reader_running or protocol.state is not ConnectionState.OPEN:
-                        splitter.enabled = False
-                        break
+                    if not self._reader_running or protocol.state in _CLOSE_RECEIVED:
+                        break  # the server's close frame (or a failure) came: what follows it is void
+                    if protocol.state is not ConnectionState.OPEN:
+                        splitter.enabled = False  # we are closing: wsproto sees the rest (the server's close)
 
     async def _receive_handshake(self, data: bytes) -> bytes:
         """Feed wsproto the handshake response, up to its end only (so that it holds no frame bytes of its own);

@@ -32,6 +32,10 @@ BINARY: Final = EventKind.BINARY
 PING: Final = EventKind.PING
 
 
+def _none(*args: Any) -> tuple[()]:
+    return ()
+
+
 class Cook:
     """Cooks the batches of one DAT. ``await answer_ping(payload)`` writes wsdat's own pong."""
 
@@ -57,9 +61,13 @@ class Cook:
             self.ping_answered = True
 
     async def cook(self, batch: list[tuple[EventKind, Any]]) -> None:
-        """Cook ``batch``; the events cooked are removed from it (on cancellation the rest stays)."""
+        """Cook ``batch``; the events cooked are removed from it (on cancellation the rest stays).
+
+        The hooks are looked up once per cook: a change of ``callbacks`` made by a hook applies from the next cook.
+        """
         dat = self.dat
-        info, table, call, runner, bus = dat.info, dat.table, dat.host.call, self.runner, self.bus
+        info, table, host, runner, bus = dat.info, dat.table, dat.host, self.runner, self.bus
+        on_text, on_binary = host.dispatcher("onReceiveText") or _none, host.dispatcher("onReceiveBinary") or _none
         subscribers = bus.subscribers
         binary_rows = dat.par.binaryrows
         append = table.append
@@ -76,14 +84,14 @@ class Cook:
                 if kind is TEXT:
                     received += 1
                     row = append(payload)
-                    pending = call("onReceiveText", row, payload)
+                    pending = on_text(row, payload)
                     if subscribers:
                         bus.publish(TextReceived(row, payload))
                 elif kind is BINARY:
                     received += 1
                     if binary_rows:
                         append(payload)
-                    pending = call("onReceiveBinary", payload)
+                    pending = on_binary(payload)
                     if subscribers:
                         bus.publish(BinaryReceived(payload))
                 elif kind is PING:
@@ -95,24 +103,24 @@ class Cook:
                     if subscribers:
                         bus.publish(PingReceived(payload))
                 else:
-                    pending = call("onReceivePong", payload)
+                    pending = host.call("onReceivePong", payload)
                     if subscribers:
                         bus.publish(PongReceived(payload))
-                if pending:
+                if pending or subscribers:  # the cook waits while async hooks or subscribers are behind
                     runner.submit(pending)
-                if runner.waiting or (subscribers and bus.full):
-                    self._check_blocking(started, waited)
-                    before = clock.now()
-                    await runner.wait_started()
-                    await bus.wait_room()
-                    waited += clock.now() - before
+                    if runner.waiting or (subscribers and bus.full):
+                        self._check_blocking(started, waited)
+                        before = clock.now()
+                        await runner.wait_started()
+                        await bus.wait_room()
+                        waited += clock.now() - before
         finally:
             del batch[:done]
             info.messages_received += received
             info.bytes_received = self.bytes_received()
             info.end_cook(started)
             self._check_blocking(started, waited)
-        pending = call("onCook")
+        pending = host.call("onCook")
         if pending:
             runner.submit(pending)
             await runner.wait_started()

@@ -39,6 +39,8 @@ _FIN_BINARY: Final = 0x82
 _UNKNOWN: Final = -1
 _LONGEST_HEADER: Final = 14
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+_decode_utf8 = codecs.utf_8_decode
+_LARGE: Final = 4096  # text payloads from this size on are decoded from a memoryview, without a copy first
 
 Append = Callable[[tuple[EventKind, Any]], object]
 
@@ -77,13 +79,15 @@ class FrameSplitter:
     """
 
     __slots__ = ("_buffer", "_chunks", "_due", "_header", "_held", "_in_message", "_needed", "_pending", "_release",
-                 "_utf8", "enabled", "limit")
+                 "_rest", "_rest_from", "_utf8", "enabled", "limit")
 
     def __init__(self, limit: int, *, enabled: bool = True) -> None:
         self.limit = limit
         self.enabled = enabled
         self._buffer: bytes = b""  # bytes not decided on yet start at _pending
         self._pending = 0
+        self._rest: bytes | None = None  # after a held frame completed: the read it ended in, from _rest_from on
+        self._rest_from = 0
         self._chunks: list[bytes] = []  # a simple frame arriving in pieces, held until whole
         self._held = 0  # bytes in _chunks
         self._needed = 0  # size of the held frame (0: its header is incomplete)
@@ -96,14 +100,27 @@ class FrameSplitter:
     # -- input ----------------------------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         """Add bytes read from the network."""
+        if self._rest is not None:  # the caller stopped early last time: keep what was left, in order
+            self._buffer = self._buffer[self._pending:] + self._rest[self._rest_from:]
+            self._pending, self._rest = 0, None
         if self._chunks:
             missing = self._needed - self._held
-            self._chunks.append(data)
-            self._held += len(data)
             if missing > 0 and not self._text_valid(data[:missing]):
                 self._release = True  # invalid text: wsproto must see it now, as it would have alone
             elif missing > len(data):
-                return  # still not whole: keep holding, without joining (a large frame would be copied per read)
+                self._chunks.append(data)  # still not whole: keep holding, without joining (a large frame would
+                self._held += len(data)  # be copied once per read)
+                return
+            elif missing > 0:  # whole now: join just this frame; the rest is read from ``data`` itself, uncopied
+                self._chunks.append(data[:missing])
+                self._buffer, self._pending = b"".join(self._chunks), 0
+                self._rest = data
+                self._rest_from = missing
+                self._chunks = []
+                self._held = self._needed = 0
+                self._utf8 = None
+                return
+            self._chunks.append(data)
             data = b"".join(self._chunks)
             self._chunks = []
             self._held = self._needed = 0
@@ -127,7 +144,11 @@ class FrameSplitter:
         if self.enabled and not self._in_message and not self._release:
             position = self._pending = self._decode(buffer, position, end, append)
         if position == end:
-            return None
+            if self._rest is None:
+                return None
+            self._buffer, self._pending = self._rest, self._rest_from  # go on with the read the held frame ended in
+            self._rest = None
+            return self.next_slow(append)
         start = buffer[position:position + _LONGEST_HEADER]
         size = frame_extent(start)
         if not self._release and self._may_be_simple(start, size) and (size == _UNKNOWN or size > end - position) \
@@ -145,6 +166,7 @@ class FrameSplitter:
     def _decode(self, buffer: bytes, position: int, end: int, append: Append) -> int:
         """Decode whole simple frames from ``position``; return where the first other one starts."""
         limit = self.limit
+        view: memoryview | None = None
         while end - position >= 2:
             first = buffer[position]
             if first != _FIN_TEXT and first != _FIN_BINARY:
@@ -173,7 +195,11 @@ class FrameSplitter:
                 break
             if first == _FIN_TEXT:
                 try:
-                    append((TEXT, str(buffer[start:stop], "utf-8")))
+                    if length < _LARGE:
+                        append((TEXT, str(buffer[start:stop], "utf-8")))
+                    else:  # decoded in place: no copy of the payload first
+                        view = view or memoryview(buffer)
+                        append((TEXT, _decode_utf8(view[start:stop], "strict", True)[0]))
                 except UnicodeDecodeError:  # wsproto fails it with 1007
                     break
             else:
