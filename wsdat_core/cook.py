@@ -120,10 +120,8 @@ class Cook:
             info.bytes_received = self.bytes_received()
             info.end_cook(started)
             self._check_blocking(started, waited)
-        pending = host.call("onCook")
-        if pending:
-            runner.submit(pending)
-            await runner.wait_started()
+        for call in host.call("onCook"):  # an async onCook is awaited here: reading resumes once it returned
+            await call.run()
 
     def _ping(self, payload: bytes) -> Any:
         """Call the ping hooks, noting whether one answered with ``sendPong`` of the same payload."""

@@ -22,8 +22,9 @@ messages is being cooked: keep them short. ``async`` hooks are started in the DA
 ``async_hook_limit`` (16) at once per DAT. **The one rule for busy slots:** every async hook call waits for a slot, in
 the order the calls were made, and is then run; none is ever skipped. While calls wait, the DAT stops reading from the
 network (backpressure) rather than piling up tasks; calls made where the DAT cannot wait (``onMonitorMessage``,
-``onDisconnect``) queue and start as slots free up. Two hooks are awaited in place instead: an async
-``onStart`` (the DAT connects once it returned) and an async ``onExit`` (bounded, see :func:`onExit`).
+``onDisconnect``) queue and start as slots free up. Three hooks are awaited in place instead: an async
+``onStart`` (the DAT connects once it returned), an async ``onCook`` (the DAT reads on once it returned: the way a
+sink plugin slows the DAT down while its buffer is full) and an async ``onExit`` (bounded, see :func:`onExit`).
 Return values are ignored. A hook that raises is logged with its traceback, counted in ``dat.info.errors`` and reported
 through :func:`onMonitorMessage`; the other hooks and the DAT go on.
 
@@ -129,6 +130,8 @@ def onCook(me: Any, dat: Any) -> None:
 
     Called once after the events of one network read went through the table and the other hooks (``dat.info`` is
     already updated). Plugins that buffer, such as a recorder, flush here, so nothing received is lost on a crash.
+    An ``async def`` onCook is awaited before the DAT reads from the network again: a plugin whose buffer is full
+    (a sink whose destination is slow or away) waits here, and the DAT stops reading (backpressure), losing nothing.
     """
 
 

@@ -293,3 +293,25 @@ async def test_deaf_server_close_frame_from_stop_is_1001(nursery: trio.Nursery) 
     dat.stop()
     await wait_until(lambda: server.received)
     assert server.client_close_codes() == [1001]
+
+
+async def test_an_async_oncook_holds_the_reading_until_it_returns(ws_server: ScriptedServer,
+                                                                 nursery: trio.Nursery) -> None:
+    gate = trio.Event()
+    cooks: list[int] = []
+
+    class Sink:
+        async def onCook(self, dat: WebSocketDAT) -> None:
+            cooks.append(dat.info.messages_received)
+            await gate.wait()
+
+    dat = WebSocketDAT(netaddress=ws_server.url, callbacks=[Sink()], clamp=False)
+    await nursery.start(dat.run)
+    await ws_server.send_text("first")
+    await wait_until(lambda: cooks == [1])
+    await ws_server.send_text(*[f"m{i}" for i in range(20)])
+    await trio.testing.wait_all_tasks_blocked()
+    assert dat.info.messages_received == 1  # the cook waits in onCook: nothing more was read
+    gate.set()
+    await wait_until(lambda: dat.info.messages_received == 21)
+    dat.stop()
