@@ -114,7 +114,7 @@ def test_coercion_of_td_style_values(tmp_path: Path) -> None:
     ca.write_text("x")
     par = Parameters(active=0, clamp="off", bytes="on", port="8080", timeout=250.0, executeloc="Callbacks",
                      callbacks="a.py", headers={"X-Token": " abc "}, subprotocols="chat", cafile=ca)
-    assert par.active is False and par.clamp is False and par.bytes is True
+    assert par.active.eval() is False and par.clamp.eval() is False and par.bytes.eval() is True
     assert (par.port, par.timeout, par.executeloc) == (8080, 250, "callbacks")
     assert par.callbacks == ("a.py",)
     assert par.headers == (("X-Token", "abc"),)

@@ -69,7 +69,7 @@ class Cook:
         info, table, host, runner, bus = dat.info, dat.table, dat.host, self.runner, self.bus
         on_text, on_binary = host.dispatcher("onReceiveText") or _none, host.dispatcher("onReceiveBinary") or _none
         subscribers = bus.subscribers
-        binary_rows = dat.par.binaryrows
+        binary_rows = dat.par.value("binaryrows")
         append = table.append
         clock = info.clock
         started = info.begin_cook()
@@ -96,7 +96,7 @@ class Cook:
                         bus.publish(BinaryReceived(payload))
                 elif kind is PING:
                     pending = self._ping(payload)
-                    if dat.par.autopong and not self.ping_answered:
+                    if dat.par.value("autopong") and not self.ping_answered:
                         before = clock.now()
                         await self.answer_ping(payload)
                         waited += clock.now() - before

@@ -62,7 +62,8 @@ class WebSocketDAT:
         enable_text_console_from_env()
         self.name = name or f"websocket{next(_names)}"
         self.par = Parameters(**params)
-        self.table = MessageTable(maxlines=self.par.maxlines, clamp=self.par.clamp, bytes=self.par.bytes)
+        value = self.par.value
+        self.table = MessageTable(maxlines=value("maxlines"), clamp=value("clamp"), bytes=value("bytes"))
         self.info = Info(clock or Clock(), shape=lambda: (self.table.numRows, self.table.numCols))
         #: TouchDesigner's operator storage (see :meth:`store`, :meth:`fetch`, :meth:`unstore`).
         self.storage: dict[str, Any] = {}
@@ -72,7 +73,7 @@ class WebSocketDAT:
         self._settings = {plugin: dict(values) for plugin, values in (settings or {}).items()}
         self._session = Session(self, async_hook_limit)
         self.host = CallbackHost(self, self._session.hook_failed, namespace)
-        self.host.configure(self.par.callbacks, self.par.executeloc, self.par.fromop)
+        self.host.configure(value("callbacks"), value("executeloc"), value("fromop"))
         self.par.subscribe(self._session.on_par_change)
         self.par.add_check(self._load_callbacks)
 

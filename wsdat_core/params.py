@@ -26,9 +26,9 @@ __all__ = [
     "EXECUTE_FROM",
     "SPECS",
     "Effect",
+    "Par",
     "ParSpec",
     "Parameters",
-    "Pulse",
     "parameters_markdown",
     "resolve_url",
 ]
@@ -218,12 +218,28 @@ class ParSpec:
     metavar: str | None = None
 
     @property
+    def label(self) -> str:
+        """The parameter's label, as TouchDesigner's parameter dialog shows it (``Max Lines``)."""
+        return _LABELS.get(self.name, self.name.capitalize())
+
+    @property
     def is_pulse(self) -> bool:
         return self.check is _pulse_only
 
     @property
     def is_switch(self) -> bool:
         return self.check is _to_bool
+
+
+_LABELS: Final = {
+    "netaddress": "Network Address", "executeloc": "Execute from", "fromop": "From Operator", "maxlines": "Max Lines",
+    "clear": "Clear Output", "bytes": "Bytes Column", "cafile": "CA File", "certfile": "Certificate File",
+    "keyfile": "Key File", "subprotocols": "Subprotocols", "binaryrows": "Binary Rows",
+    "maxmessagesize": "Max Message Size", "reconnectdelay": "Reconnect Delay", "reconnectfactor": "Reconnect Factor",
+    "reconnectmaxdelay": "Reconnect Max Delay", "pinginterval": "Ping Interval", "pingtimeout": "Ping Timeout",
+    "autopong": "Auto Pong", "sendqueuesize": "Send Queue Size", "maxredirects": "Max Redirects",
+    "reloadcallbacks": "Reload Callbacks", "reload": "Reload Callbacks Now", "maxtablebytes": "Max Table Bytes",
+}
 
 
 def _specs(*specs: ParSpec) -> dict[str, ParSpec]:
@@ -314,21 +330,157 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
 )
 
 
-class Pulse:
-    """A pulse parameter, such as ``clear``: ``dat.par.clear.pulse()`` as in TouchDesigner."""
+def _value_of(other: object) -> object:
+    return other.eval() if isinstance(other, Par) else other
 
-    __slots__ = ("_name", "_owner")
+
+class Par:
+    """One parameter, as TouchDesigner's ``Par`` object: ``dat.par.maxlines`` is a ``Par``.
+
+    It behaves like its value (``==``, ``<``, ``+``, ``int()``, ``str()``, ``bool()``, ``hash``, ``format``,
+    ``len`` and iteration for lists), reads with ``.eval()`` / ``.val``, sets with ``.val = 5`` (checked, as
+    ``dat.par.maxlines = 5`` is), and describes itself with ``.name``, ``.default``, ``.label``, ``.help``,
+    ``.isPulse``; pulse parameters have ``.pulse()``.
+    """
+
+    __slots__ = ("_owner", "name")
 
     def __init__(self, owner: Parameters, name: str) -> None:
         self._owner = owner
-        self._name = name
+        self.name = name
+
+    # -- TouchDesigner's members ----------------------------------------------------------------------------------
+    def eval(self) -> Any:
+        """The current value."""
+        return self._owner.value(self.name)
+
+    @property
+    def val(self) -> Any:
+        return self._owner.value(self.name)
+
+    @val.setter
+    def val(self, value: Any) -> None:
+        self._owner.update(**{self.name: value})
+
+    @property
+    def default(self) -> Any:
+        return SPECS[self.name].default
+
+    @property
+    def label(self) -> str:
+        return SPECS[self.name].label
+
+    @property
+    def help(self) -> str:
+        return SPECS[self.name].help
+
+    @property
+    def page(self) -> str:
+        return SPECS[self.name].page
+
+    @property
+    def isPulse(self) -> bool:
+        return SPECS[self.name].is_pulse
 
     def pulse(self) -> None:
-        """Fire the pulse: every listener hears ``(name, None, None)``."""
-        self._owner._notify(self._name, None, None)
+        """Fire a pulse parameter (``clear``, ``reload``): every listener hears ``(name, None, None)``."""
+        if not self.isPulse:
+            raise TypeError(f"par.{self.name} is not a pulse parameter; set it with par.{self.name} = value")
+        self._owner._notify(self.name, None, None)
 
+    # -- behaving like the value ----------------------------------------------------------------------------------
     def __repr__(self) -> str:
-        return f"<pulse par.{self._name}>"
+        return f"<pulse par.{self.name}>" if self.isPulse else f"<Par {self.name}={self.eval()!r}>"
+
+    def __str__(self) -> str:
+        return "" if self.isPulse else str(self.eval())
+
+    def __format__(self, spec: str) -> str:
+        return format(self.eval(), spec)
+
+    def __bool__(self) -> bool:
+        return bool(self.eval())
+
+    def __int__(self) -> int:
+        return int(self.eval())
+
+    def __float__(self) -> float:
+        return float(self.eval())
+
+    def __index__(self) -> int:
+        value = self.eval()
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"par.{self.name} is not an integer parameter")
+        return value
+
+    def __hash__(self) -> int:
+        return hash(self.eval())
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self.eval() == _value_of(other))
+
+    def __ne__(self, other: object) -> bool:
+        return bool(self.eval() != _value_of(other))
+
+    def __lt__(self, other: object) -> Any:
+        return self.eval() < _value_of(other)
+
+    def __le__(self, other: object) -> Any:
+        return self.eval() <= _value_of(other)
+
+    def __gt__(self, other: object) -> Any:
+        return self.eval() > _value_of(other)
+
+    def __ge__(self, other: object) -> Any:
+        return self.eval() >= _value_of(other)
+
+    def __add__(self, other: object) -> Any:
+        return self.eval() + _value_of(other)
+
+    def __radd__(self, other: object) -> Any:
+        return _value_of(other) + self.eval()
+
+    def __sub__(self, other: object) -> Any:
+        return self.eval() - _value_of(other)
+
+    def __rsub__(self, other: object) -> Any:
+        return _value_of(other) - self.eval()
+
+    def __mul__(self, other: object) -> Any:
+        return self.eval() * _value_of(other)
+
+    def __rmul__(self, other: object) -> Any:
+        return _value_of(other) * self.eval()
+
+    def __truediv__(self, other: object) -> Any:
+        return self.eval() / _value_of(other)
+
+    def __rtruediv__(self, other: object) -> Any:
+        return _value_of(other) / self.eval()
+
+    def __floordiv__(self, other: object) -> Any:
+        return self.eval() // _value_of(other)
+
+    def __mod__(self, other: object) -> Any:
+        return self.eval() % _value_of(other)
+
+    def __pow__(self, other: object) -> Any:
+        return self.eval() ** _value_of(other)
+
+    def __neg__(self) -> Any:
+        return -self.eval()
+
+    def __len__(self) -> int:
+        return len(self.eval())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.eval())
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.eval()
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.eval()[index]
 
 
 class Parameters:
@@ -339,29 +491,41 @@ class Parameters:
     (8080, 'ws://localhost:8080/')
     """
 
-    __slots__ = ("_checks", "_endpoint", "_listeners", "_values")
+    __slots__ = ("_checks", "_endpoint", "_listeners", "_pars", "_values")
+    _checks: list[Check]
+    _endpoint: Endpoint
+    _listeners: list[Listener]
+    _pars: dict[str, Par]
+    _values: dict[str, Any]
 
     def __init__(self, **values: Any) -> None:
         object.__setattr__(self, "_values", {name: spec.default for name, spec in SPECS.items() if not spec.is_pulse})
+        object.__setattr__(self, "_pars", {name: Par(self, name) for name in SPECS})
         object.__setattr__(self, "_listeners", [])
         object.__setattr__(self, "_checks", [])
         object.__setattr__(self, "_endpoint", resolve_url(self._values["netaddress"], self._values["port"]))
         self.update(**values)
 
     # -- reading ------------------------------------------------------------------------------------------------
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Par:
+        try:
+            return self._pars[name]
+        except KeyError:
+            raise AttributeError(_unknown(name)) from None
+
+    def __getitem__(self, name: str) -> Par:
+        if name not in SPECS:
+            raise KeyError(_unknown(name))
+        return self._pars[name]
+
+    def value(self, name: str) -> Any:
+        """The plain value of parameter ``name`` (``dat.par.maxlines.eval()``); None for a pulse."""
         try:
             return self._values[name]
         except KeyError:
-            spec = SPECS.get(name)
-            if spec is not None and spec.is_pulse:
-                return Pulse(self, name)
+            if name in SPECS:
+                return None
             raise AttributeError(_unknown(name)) from None
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in SPECS:
-            raise KeyError(_unknown(name))
-        return getattr(self, name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -373,8 +537,7 @@ class Parameters:
     @property
     def endpoint(self) -> Endpoint:
         """``netaddress`` + ``port`` resolved by TD's rule (see :mod:`wsdat_core.address`)."""
-        endpoint: Endpoint = self._endpoint
-        return endpoint
+        return self._endpoint
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self._values.items() if v != SPECS[k].default}
@@ -391,6 +554,7 @@ class Parameters:
         """
         checked: dict[str, Any] = {}
         for name, value in changes.items():
+            value = _value_of(value)  # dat.par.fromop = other.par.fromop
             spec = SPECS.get(name)
             if spec is None:
                 raise ParameterError(name, value, "a known parameter: " + ", ".join(SPECS))

@@ -82,7 +82,7 @@ class Session:
         self.runner = HookRunner(async_hook_limit, self._slots_busy)
         self.bus = EventBus()
         self.cook = Cook(dat, self.runner, self.bus, self._answer_ping, self.warn)
-        self.cook.active = dat.par.active
+        self.cook.active = dat.par.value("active")
         self.backoff = Backoff()
         #: The error line that made the DAT stop reconnecting (None: it stopped without one, or did not stop).
         self.gave_up: str | None = None
@@ -173,7 +173,7 @@ class Session:
 
     async def wait_stopped(self) -> None:
         # Active off counts once the connection is closed (close() and Active off close politely first).
-        while self.running and (self.dat.par.active or self.dat.info.state != "closed") and not self.stalled:
+        while self.running and not self.stalled and (self.dat.par.value("active") or self.dat.info.state != "closed"):
             await self._state_changed.wait()
 
     # -- parameters -------------------------------------------------------------------------------------------------
@@ -185,15 +185,15 @@ class Session:
             else:
                 setattr(self.dat.table, name, new)
         elif effect is Effect.ACTIVE or effect is Effect.RECONNECT:
-            self.cook.active = self.dat.par.active
+            self.cook.active = self.dat.par.value("active")
             self._changed.set()
             if self._scope is not None:
                 self._scope.cancel()
             self._notify_state()
         elif effect is Effect.KEEPALIVE and self._link is not None:
-            self._link.set_keepalive(self.dat.par.pinginterval, self.dat.par.pingtimeout)
+            self._link.set_keepalive(self.dat.par.value("pinginterval"), self.dat.par.value("pingtimeout"))
         elif effect is Effect.SEND and self._queue is not None:
-            self._queue.limit = self.dat.par.sendqueuesize
+            self._queue.limit = self.dat.par.value("sendqueuesize")
 
     def plugins_changed(self, added: Sequence[Plugin], removed: Sequence[Plugin]) -> None:
         """``callbacks`` changed while running: stop the removed plugins (already out of the calls), start the new."""
@@ -338,7 +338,7 @@ class Session:
 
         while True:
             self._changed = changed = trio.Event()
-            if not self.dat.par.active:
+            if not self.dat.par.value("active"):
                 self._set_state("closed")
                 self.backoff.reset()
                 mark_started()
@@ -349,7 +349,7 @@ class Session:
             if result == _CHANGED or changed.is_set():
                 self.backoff.reset()
                 continue
-            if result == _FATAL or not self.dat.par.reconnect:
+            if result == _FATAL or not self.dat.par.value("reconnect"):
                 if result == _FATAL:
                     self.monitor("not reconnecting: change the parameters to try again", logging.WARNING)
                 reason = self._ending_error
@@ -363,7 +363,8 @@ class Session:
 
     async def _wait_before_reconnect(self, changed: trio.Event) -> None:
         par, backoff = self.dat.par, self.backoff
-        backoff.first, backoff.factor, backoff.cap = par.reconnectdelay, par.reconnectfactor, par.reconnectmaxdelay
+        backoff.first, backoff.factor = par.value("reconnectdelay"), par.value("reconnectfactor")
+        backoff.cap = par.value("reconnectmaxdelay")
         delay = backoff.next_delay()
         self.monitor(f"reconnecting in {delay:.2f} s (attempt {backoff.attempt})")
         with trio.move_on_after(delay):
@@ -373,15 +374,17 @@ class Session:
 
     def _connect_options(self) -> ConnectOptions:
         par = self.dat.par
-        return ConnectOptions(par.endpoint, functools.partial(make_ssl_context, par.cafile, par.certfile, par.keyfile,
-                                                              par.insecure),
-                              par.headers, par.subprotocols, par.maxmessagesize, par.pinginterval, par.pingtimeout,
-                              compression=par.compression == "deflate", proxy=proxy_for(par.proxy, par.endpoint),
-                              max_redirects=par.maxredirects)
+        value = par.value
+        tls = functools.partial(make_ssl_context, value("cafile"), value("certfile"), value("keyfile"),
+                                value("insecure"))
+        return ConnectOptions(par.endpoint, tls, value("headers"), value("subprotocols"), value("maxmessagesize"),
+                              value("pinginterval"), value("pingtimeout"),
+                              compression=value("compression") == "deflate",
+                              proxy=proxy_for(value("proxy"), par.endpoint), max_redirects=value("maxredirects"))
 
     async def _connect_and_serve(self, mark_started: Callable[[], None]) -> str:
         endpoint = self.dat.par.endpoint
-        timeout_ms = self.dat.par.timeout
+        timeout_ms = self.dat.par.value("timeout")
         self._set_state("connecting")
         async with trio.open_nursery() as nursery:
             link: Link | None = None
@@ -412,7 +415,7 @@ class Session:
 
     async def _serve(self, link: Link, options: ConnectOptions, mark_started: Callable[[], None]) -> str:
         dat, info = self.dat, self.dat.info
-        queue = SendQueue(dat.par.sendqueuesize)
+        queue = SendQueue(dat.par.value("sendqueuesize"))
         self._link, self._queue = link, queue
         self._send_refused_warned = False
         received_before = self._received_before
@@ -425,7 +428,7 @@ class Session:
         self.monitor(f"connected to {link.endpoint.url}" + (f" ({'; '.join(details)})" if details else ""))
         if self.bus.subscribers:
             self.bus.publish(Connected(link.endpoint.url, link.subprotocol, link.extensions))
-        if dat.par.insecure and link.endpoint.secure:
+        if dat.par.value("insecure") and link.endpoint.secure:
             self.warn("TLS certificate and host name checks are OFF (insecure)")
         assert self._nursery is not None
         opened_at = trio.current_time()
@@ -447,7 +450,7 @@ class Session:
                     deliberate = True
                     request = self._close_request
                     why = (f"close() with {close_description(request.code, request.reason)}" if request
-                           else "parameters changed" if dat.par.active else "Active is off")
+                           else "parameters changed" if dat.par.value("active") else "Active is off")
                     self._set_state("closing")
                     with trio.move_on_after(CLOSE_TIMEOUT):
                         await queue.wait_sent()  # what was sent before closing goes out before the close frame

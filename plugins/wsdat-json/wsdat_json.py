@@ -104,7 +104,7 @@ class JSONRows:
 
 def table_of(dat: Any) -> JSONRows:
     """The JSON table of ``dat`` (created empty if the plugin has not seen a message yet)."""
-    table: JSONRows = dat.fetch(STORE_KEY, None) or dat.store(STORE_KEY, JSONRows(dat.par.maxlines))
+    table: JSONRows = dat.fetch(STORE_KEY, None) or dat.store(STORE_KEY, JSONRows(dat.par.maxlines.eval()))
     return table
 
 
@@ -113,7 +113,7 @@ class JSONTable:
 
     def onReceiveText(self, dat: Any, message: str) -> None:
         table = table_of(dat)
-        table.resize(dat.par.maxlines if dat.par.clamp else None)
+        table.resize(dat.par.maxlines.eval() if dat.par.clamp else None)
         try:
             parsed = json.loads(message)
         except ValueError as exc:

@@ -148,7 +148,7 @@ async def test_close_sends_the_code_and_reason_returns_the_answer_and_leaves_the
     assert answer == 4001  # trio-websocket's server answers with the client's code
     await wait_until(lambda: connection.closed is not None)
     assert (connection.closed.code, connection.closed.reason) == (4001, "bye now")
-    assert dat.par.active is False and dat.info.state == "closed"
+    assert not dat.par.active and dat.info.state == "closed"
     assert dat.info.errors == 0
     assert dat.sendText("x") == -1  # inactive: not reconnecting
 
