@@ -217,7 +217,7 @@ def test_missing_file_and_broken_file_are_clear_errors(tmp_path: Path) -> None:
         host_for(str(tmp_path / "missing.py"))
     broken = tmp_path / "broken.py"
     broken.write_text("def onConnect(:\n")
-    with pytest.raises(PluginError, match="broken.py failed to load: SyntaxError"):
+    with pytest.raises(PluginError, match="broken.py:1: failed to load: SyntaxError"):
         host_for(str(broken))
 
 

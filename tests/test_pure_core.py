@@ -5,7 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-PURE = ["params", "address", "table", "info", "hookspecs", "callbacks", "backoff", "errors"]
+PURE = ["params", "address", "table", "info", "hookspecs", "callbacks", "backoff", "errors", "events", "closing",
+        "framing", "proxy", "sanitize", "tdglobals"]
 PACKAGE = Path(__file__).parent.parent / "wsdat_core"
 NETWORK = {"trio", "trio_websocket", "wsproto", "socket", "ssl", "asyncio", "selectors"}
 

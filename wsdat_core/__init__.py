@@ -19,6 +19,7 @@ from .errors import (
     PluginError,
     ProtocolError,
     ServiceFileError,
+    TDOnlyError,
     TLSError,
     WsdatError,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "PluginError",
     "ProtocolError",
     "ServiceFileError",
+    "TDOnlyError",
     "TLSError",
     "WebSocketDAT",
     "WsdatError",

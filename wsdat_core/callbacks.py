@@ -28,7 +28,7 @@ import importlib.metadata
 import importlib.util
 import inspect
 import os
-import sys
+import traceback
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ import pluggy
 from . import hookspecs
 from .errors import ParameterError, PluginError
 from .hookspecs import HOOK_NAMES, PROJECT
+from .tdglobals import td_globals
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -92,22 +93,47 @@ def _instantiate(obj: object, ref: object) -> object:
     return obj
 
 
-def _load_file(path: str) -> types.ModuleType:
+ModulePreparer = Callable[[types.ModuleType], None]
+"""Called with a callbacks file's new module before its code runs (to put TouchDesigner's globals in it)."""
+
+
+def _where(exc: BaseException, path: str) -> str:
+    """``file:line`` of the line of ``path`` where ``exc`` arose (its last frame in that file)."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f"{path}:{exc.lineno}"
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == path]
+    return f"{path}:{frames[-1].lineno}" if frames else path
+
+
+def _load_file(path: str, prepare: ModulePreparer | None = None) -> types.ModuleType:
+    """A ``.py`` callbacks file as a fresh module, compiled from its source each time (no bytecode cache: an edit
+    made within the same second is never missed)."""
     full = os.path.abspath(path)
     digest = hashlib.sha1(full.encode()).hexdigest()[:10]
     stem = "".join(ch if ch.isalnum() else "_" for ch in os.path.splitext(os.path.basename(full))[0])
-    module_name = f"wsdat_callbacks_{stem}_{digest}"
-    spec = importlib.util.spec_from_file_location(module_name, full)
-    if spec is None or spec.loader is None:
-        raise ParameterError("callbacks", path, "a readable Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
+    module = types.ModuleType(f"wsdat_callbacks_{stem}_{digest}")
+    module.__file__ = full
     try:
-        spec.loader.exec_module(module)
+        with open(full, "rb") as file:
+            source = file.read()
+    except OSError as exc:
+        raise ParameterError("callbacks", path, f"a readable Python file ({exc.strerror or exc})") from None
+    if prepare is not None:
+        prepare(module)
+    try:
+        exec(compile(source, full, "exec"), module.__dict__)
     except Exception as exc:
-        del sys.modules[module_name]
-        raise PluginError(f"callbacks: {path} failed to load: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"callbacks: {_where(exc, full)}: failed to load: {type(exc).__name__}: {exc}") from exc
     return module
+
+
+def file_stamp(path: str) -> tuple[int, int] | None:
+    """``(mtime in ns, size)`` of ``path``, or None when it cannot be read."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
 
 
 def _import_ref(ref: str) -> object:
@@ -132,7 +158,7 @@ def _looks_like_path(ref: str) -> bool:
     return ref.endswith(".py") or os.sep in ref or (os.altsep is not None and os.altsep in ref)
 
 
-def load_plugin(ref: object) -> tuple[str, object]:
+def load_plugin(ref: object, prepare: ModulePreparer | None = None) -> tuple[str, object]:
     """Turn one plugin reference into ``(name, plugin_object)``.
 
     Raises :class:`ParameterError` (listing installed entry-point names) when nothing matches, and
@@ -154,7 +180,7 @@ def load_plugin(ref: object) -> tuple[str, object]:
     if _looks_like_path(text):
         if not os.path.isfile(text):
             raise ParameterError("callbacks", ref, "an existing .py file (no such file)")
-        return os.path.abspath(text), _load_file(text)
+        return os.path.abspath(text), _load_file(text, prepare)
     try:
         obj = _import_ref(text)
     except LookupError:
@@ -288,10 +314,13 @@ def _ref_key(ref: object) -> object:
 
 @dataclass(frozen=True, slots=True)
 class Plugin:
-    """A loaded callbacks plugin: the name it is known by and the object whose hooks run."""
+    """A loaded callbacks plugin: the name it is known by, the object whose hooks run, and for a ``.py`` file its
+    path (watched for live editing) and the ``(mtime, size)`` it had when loaded."""
 
     name: str
     obj: object
+    path: str | None = None
+    stamp: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +333,8 @@ class Configuration:
     loaded: dict[object, tuple[object, Plugin]]
     added: list[Plugin]
     removed: list[Plugin]
+    #: ``me`` globals of callbacks files to update on commit (Execute from changed).
+    me_updates: tuple[tuple[types.ModuleType, object], ...] = ()
 
 
 @dataclass(slots=True)
@@ -341,6 +372,7 @@ class CallbackHost:
         counts as removed, the new one as added).
         """
         fromop_object = resolve_fromop(fromop, self.namespace) if executeloc == "op" else None
+        pending_me: list[tuple[types.ModuleType, object]] = []
         reloading = {_ref_key(ref) for ref in reload}
         loaded: dict[object, tuple[object, Plugin]] = {}
         for ref in refs:
@@ -351,8 +383,9 @@ class CallbackHost:
             if previous is not None and key not in reloading:
                 loaded[key] = previous
                 continue
-            name, obj = load_plugin(ref)
-            loaded[key] = (ref, Plugin(name, obj))
+            stamp = file_stamp(key) if isinstance(key, str) and _looks_like_path(key) else None
+            name, obj = load_plugin(ref, lambda module: self._give_globals(module, executeloc, fromop_object))
+            loaded[key] = (ref, Plugin(name, obj, name if stamp else None, stamp))
         plugins: dict[int, Plugin] = {}
         for _, plugin in loaded.values():
             plugins.setdefault(id(plugin.obj), plugin)
@@ -387,15 +420,41 @@ class CallbackHost:
         added = [plugin for key, plugin in plugins.items() if key not in before]
         removed = [plugin for key, plugin in before.items() if key not in plugins]
         dispatch = {hook: _dispatcher(hook, impls, self.dat, self.report) for hook, impls in calls.items() if impls}
-        return Configuration(manager, calls, dispatch, loaded, added, removed)
+        for plugin in plugins.values():  # files loaded before: their `me` follows Execute from
+            if plugin.path is not None and isinstance(plugin.obj, types.ModuleType):
+                added_me = self._me(executeloc, plugin.obj, fromop_object)
+                if plugin.obj.__dict__.get("me") is not added_me:
+                    pending_me.append((plugin.obj, added_me))
+        return Configuration(manager, calls, dispatch, loaded, added, removed, tuple(pending_me))
 
     def commit(self, configuration: Configuration) -> tuple[list[Plugin], list[Plugin]]:
         """Make a prepared configuration the one that runs; returns its ``(added, removed)`` plugins."""
+        for module, me in configuration.me_updates:
+            module.me = me  # type: ignore[attr-defined]
         self.manager = configuration.manager
         self._calls = configuration.calls
         self._dispatch = configuration.dispatch
         self._loaded = configuration.loaded
         return configuration.added, configuration.removed
+
+    def _me(self, executeloc: str, plugin: object, fromop_object: object) -> object:
+        return {"current": self.dat, "callbacks": plugin, "op": fromop_object}[executeloc]
+
+    def _give_globals(self, module: types.ModuleType, executeloc: str, fromop_object: object) -> None:
+        """TouchDesigner's globals for a callbacks file, before its code runs (see :mod:`wsdat_core.tdglobals`)."""
+        def report(line: str) -> None:
+            monitor = getattr(self.dat, "monitor", None)
+            if monitor is not None:
+                monitor(f"debug: {line}")
+
+        module.__dict__.update(td_globals(self.dat, self.namespace, self._me(executeloc, module, fromop_object),
+                                          report))
+
+    def changed_files(self) -> list[str]:
+        """The ``.py`` callbacks files whose ``(mtime, size)`` differ from when they were loaded (one ``stat`` per
+        file; no thread)."""
+        return [plugin.path for _, plugin in self._loaded.values()
+                if plugin.path is not None and file_stamp(plugin.path) != plugin.stamp]
 
     def implements(self, hook: str) -> bool:
         """True when at least one plugin implements ``hook``."""

@@ -165,6 +165,7 @@ class WatchOptions:
     send_stdin: bool = True
     binary: str | None = None
     slash: bool = False
+    strict: bool = False
     save: Path | None = None
     wait: bool = False
     duration: float | None = None
@@ -308,7 +309,8 @@ def _start_view(dat: Any, options: WatchOptions, nursery: trio.Nursery) -> None:
 def _summary(dat: Any, printer: _Printer, seconds: float) -> str:
     info = dat.info
     return (f"{printer.received} message(s) received ({printer.text} text, {printer.binary} binary), "
-            f"{info.messages_sent} sent, {info.connects} connection(s), {info.errors} error(s) in {seconds:.1f} s")
+            f"{info.messages_sent} sent, {info.connects} connection(s), {info.errors} error(s) "
+            f"({info.hook_errors} in callbacks) in {seconds:.1f} s")
 
 
 def _save(dat: Any, path: Path) -> None:
@@ -328,6 +330,8 @@ async def run_session(dat: Any, printer: _Printer, options: WatchOptions, feed: 
         nursery.cancel_scope.cancel()
     if dat.info.connects:
         sys.stderr.write(f"wsdat: {_summary(dat, printer, trio.current_time() - started)}\n")
+    if options.strict and dat.info.hook_errors and code == EXIT_OK:
+        code = EXIT_FAILED  # --strict: a callback that raised fails the run
     if options.save is not None:
         _save(dat, options.save)
     return code
@@ -342,7 +346,8 @@ def _watch_options(args: argparse.Namespace, stdout: TextIO) -> WatchOptions:
         raise UsageError(f"--count: {args.count} is not allowed; expected an integer >= 1")
     live = args.output is None and stdout.isatty()
     return WatchOptions(count=args.count, output=args.output or "plain", wrap=args.wrap, live=live,
-                        send_stdin=not args.no_stdin, binary=args.binary, slash=args.slash, save=save,
+                        send_stdin=not args.no_stdin, binary=args.binary, slash=args.slash, strict=args.strict,
+                        save=save,
                         wait=getattr(args, "wait", False), duration=getattr(args, "duration", None))
 
 
@@ -419,7 +424,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sys.stderr.write(f"wsdat: replayed {events} event(s); {_summary(dat, printer, elapsed)}\n")
         if options.save is not None:
             _save(dat, options.save)
-        return EXIT_OK
+        return EXIT_FAILED if options.strict and dat.info.hook_errors else EXIT_OK
 
     return trio.run(session)
 
@@ -465,6 +470,8 @@ def _add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     watch.add_argument("--binary", nargs="?", const="auto", choices=("hex", "base64", "auto"),
                        help="send stdin lines as binary messages, decoded from hex or base64 (alone: whichever fits)")
     watch.add_argument("--no-stdin", action="store_true", help="do not send stdin lines")
+    watch.add_argument("--strict", action="store_true",
+                       help="exit 1 when any callback raised (they are counted and reported either way)")
     watch.add_argument("--slash", action="store_true",
                        help="stdin lines /ping [text], /pong [text] and /close [code [reason]] are commands (wscat)")
     watch.add_argument("--save", metavar="FILE", help="write the table on exit (.csv, .tsv or .json)")

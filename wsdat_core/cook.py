@@ -53,6 +53,8 @@ class Cook:
         #: The payload of the ping whose hooks are running, and whether one of them answered it.
         self.ping_payload: bytes | None = None
         self.ping_answered = False
+        #: Called as each cook starts (the session checks for edited callbacks files there).
+        self.before_cook: Callable[[], None] = lambda: None
         self._slow_warned = False
 
     def pong_sent(self, payload: bytes) -> None:
@@ -65,6 +67,7 @@ class Cook:
 
         The hooks are looked up once per cook: a change of ``callbacks`` made by a hook applies from the next cook.
         """
+        self.before_cook()
         dat = self.dat
         info, table, host, runner, bus = dat.info, dat.table, dat.host, self.runner, self.bus
         on_text, on_binary = host.dispatcher("onReceiveText") or _none, host.dispatcher("onReceiveBinary") or _none

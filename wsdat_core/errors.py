@@ -15,6 +15,7 @@ __all__ = [
     "PluginError",
     "ProtocolError",
     "ServiceFileError",
+    "TDOnlyError",
     "TLSError",
     "TRANSIENT_STATUSES",
     "WsdatError",
@@ -88,6 +89,11 @@ class HandshakeRejected(ConnectError):
 class ConnectionClosedError(WsdatError):
     """The connection ended (or was never open) before a message could be written: ``await dat.send_text(...)``
     raises it, and the message was not sent."""
+
+
+class TDOnlyError(WsdatError):
+    """A TouchDesigner feature with no meaning outside TouchDesigner was used (``parent()``, ``project``, ``ui``,
+    ``tdu``, ``run``); the message says what to use in wsdat instead."""
 
 
 class ProtocolError(WsdatError):

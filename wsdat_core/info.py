@@ -42,7 +42,7 @@ TD_CHANNELS: Final = (
 )
 _OWN_CHANNELS: Final = (
     "state", "messages_received", "bytes_received", "messages_sent", "bytes_sent", "connects", "disconnects",
-    "reconnects",
+    "reconnects", "hook_errors",
 )
 CHANNELS: Final = TD_CHANNELS + _OWN_CHANNELS
 
@@ -85,7 +85,7 @@ class Info(Mapping[str, Any]):
     __slots__ = (
         "_clock", "_shape", "total_cooks", "cook_time", "cook_frame", "cook_abs_frame", "cook_start_time",
         "cook_end_time", "warnings", "errors", "state", "messages_received", "bytes_received", "messages_sent",
-        "bytes_sent", "connects", "disconnects", "reconnects",
+        "bytes_sent", "connects", "disconnects", "reconnects", "hook_errors",
     )
 
     def __init__(self, clock: Clock | None = None, shape: Callable[[], tuple[int, int]] = lambda: (1, 1)) -> None:
@@ -107,6 +107,8 @@ class Info(Mapping[str, Any]):
         self.connects = 0
         self.disconnects = 0
         self.reconnects = 0
+        #: Errors raised by callbacks (also counted in ``errors``).
+        self.hook_errors = 0
 
     @property
     def clock(self) -> Clock:

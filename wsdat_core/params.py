@@ -202,6 +202,8 @@ class Effect(enum.Enum):
     KEEPALIVE = "keepalive"
     #: The send queue's bounds change at once.
     SEND = "send"
+    #: ``.py`` callbacks files are loaded again at once.
+    RELOAD = "reload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +291,11 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             effect=Effect.HOST, metavar="WHERE"),
     ParSpec("fromop", "", _text, "The object used as 'me' when executeloc is 'op' (module:attr or a DAT name).",
             "Received Messages", effect=Effect.HOST, metavar="REF"),
+    ParSpec("reloadcallbacks", True, _to_bool,
+            "Live editing: a .py callbacks file changed on disk is loaded again before the next cook at least 0.5 s "
+            "after the change (a broken edit keeps the previous callbacks).", "Received Messages"),
+    ParSpec("reload", None, _pulse_only, "Pulse: load the .py callbacks files again now.", "Received Messages",
+            effect=Effect.RELOAD),
     ParSpec("clamp", True, _to_bool, "Limit the table to maxlines message rows; off: unlimited.", "Received Messages",
             effect=Effect.TABLE),
     ParSpec("maxlines", 100, _integer(1), "Maximum message rows kept while clamp is on (oldest removed first).",

@@ -16,13 +16,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
 from .backoff import Backoff
-from .callbacks import PendingCall, Plugin
+from .callbacks import PendingCall, Plugin, file_stamp
 from .closing import ABNORMAL, ClosedBy, ConnectionEnd, close_description, describe
 from .connection import ConnectOptions, Link, make_ssl_context, open_link
 from .console import log
@@ -49,6 +51,8 @@ ASYNC_HOOK_LIMIT: Final = 16
 EXIT_TIMEOUT: Final = 5.0
 
 _SEND_BATCH_BYTES: Final = 256 * 1024  # queued messages are written together up to about this much
+_EDIT_CHECK_EVERY: Final = 0.1  # seconds between looks at the callbacks files' mtime and size
+_EDIT_SETTLE_NS: Final = 500_000_000  # a file is reloaded once its last change is this old (editors write in steps)
 _DATA_KINDS: Final = frozenset({EventKind.TEXT, EventKind.BINARY})
 
 # Outcomes of one connection, deciding what the supervisor does next.
@@ -83,6 +87,9 @@ class Session:
         self.bus = EventBus()
         self.cook = Cook(dat, self.runner, self.bus, self._answer_ping, self.warn)
         self.cook.active = dat.par.value("active")
+        self.cook.before_cook = self._check_edits
+        self._next_edit_check = 0.0
+        self._reload_failed: dict[str, tuple[int, int]] = {}
         self.backoff = Backoff()
         #: The error line that made the DAT stop reconnecting (None: it stopped without one, or did not stop).
         self.gave_up: str | None = None
@@ -132,6 +139,7 @@ class Session:
 
     def hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
         self.dat.info.errors += 1
+        self.dat.info.hook_errors += 1
         message = clean_line(f"callback {hook} of {plugin} raised {type(exc).__name__}: {exc}")
         self.dat.last_error = message
         log.error("%s: %s", self.dat.name, message, exc_info=exc)
@@ -194,6 +202,49 @@ class Session:
             self._link.set_keepalive(self.dat.par.value("pinginterval"), self.dat.par.value("pingtimeout"))
         elif effect is Effect.SEND and self._queue is not None:
             self._queue.limit = self.dat.par.value("sendqueuesize")
+        elif effect is Effect.RELOAD:
+            self.reload_callbacks([plugin.path for plugin in self.dat.host.plugins if plugin.path is not None])
+
+    # -- live editing of callbacks files ----------------------------------------------------------------------------
+    def _check_edits(self) -> None:
+        """Before a cook: reload ``.py`` callbacks files changed on disk at least 0.5 s ago (a stat per file, at most
+        every 0.1 s)."""
+        now = time.monotonic()
+        if now < self._next_edit_check or not self.dat.par.value("reloadcallbacks"):
+            return
+        self._next_edit_check = now + _EDIT_CHECK_EVERY
+        wall = time.time_ns()
+        ready = []
+        for path in self.dat.host.changed_files():
+            stamp = file_stamp(path)
+            if stamp is None or self._reload_failed.get(path) == stamp:
+                continue  # gone, or this very version failed already: wait for the next edit
+            if wall - stamp[0] >= _EDIT_SETTLE_NS:
+                ready.append(path)
+        if ready:
+            self.reload_callbacks(ready)
+
+    def reload_callbacks(self, paths: Sequence[str]) -> None:
+        """Load the callbacks files ``paths`` again; on failure the previous callbacks go on (one error line)."""
+        if not paths:
+            return
+        value = self.dat.par.value
+        host = self.dat.host
+        try:
+            configuration = host.prepare(value("callbacks"), value("executeloc"), value("fromop"), reload=paths)
+        except WsdatError as exc:
+            for path in paths:
+                stamp = file_stamp(path)
+                if stamp is not None:
+                    self._reload_failed[path] = stamp
+            self.error(f"{exc}; the previous callbacks go on")
+            return
+        for path in paths:
+            self._reload_failed.pop(path, None)
+        self.exit_plugins_now(configuration.removed)
+        added, removed = host.commit(configuration)
+        self.plugins_changed(added, removed)
+        self.monitor(f"callbacks reloaded: {', '.join(os.path.basename(path) for path in paths)}")
 
     def plugins_changed(self, added: Sequence[Plugin], removed: Sequence[Plugin]) -> None:
         """``callbacks`` changed while running: stop the removed plugins (already out of the calls), start the new."""
