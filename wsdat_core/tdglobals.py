@@ -50,7 +50,10 @@ class TDOnly:
     __slots__ = ("_name",)
 
     def __init__(self, name: str) -> None:
-        self._name = name
+        object.__setattr__(self, "_name", name)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        raise TDOnlyError(f"{self._name}.{attribute} = ...: {TD_ONLY[self._name]}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TDOnlyError(f"{self._name}(): {TD_ONLY[self._name]}")
