@@ -78,8 +78,8 @@ OVERRIDDEN = {
     "_reader_task", "_handle_accept_connection_event", "_handle_reject_connection_event", "_handle_message_event",
     "_handle_ping_event", "_handle_pong_event", "_handle_close_connection_event", "_send",
 }
-OWN_HELPERS = {"_read", "_refuse_oversized", "_fail", "_closed_message", "_keep_alive", "_keep_alive_when_open",
-               "_handle_events", "_receive_handshake",
+OWN_HELPERS = {"_read", "_refuse_message", "_fail", "_closed_message", "_keep_alive", "_keep_alive_when_open",
+               "_handle_events", "_receive_handshake", "_wait_for_pong",
                "_ending"}
 
 

@@ -150,8 +150,8 @@ def test_port_validation_matches_the_allowed_range(port: int) -> None:
 
 @given(st.integers())
 def test_maxlines_and_timeout_validation(value: int) -> None:
-    for name in ("maxlines", "timeout"):
-        if value >= 1:
+    for name, largest in (("maxlines", 2**31 - 1), ("timeout", 86_400_000)):  # a day of milliseconds at most
+        if 1 <= value <= largest:
             assert getattr(Parameters(**{name: value}), name) == value
         else:
             with pytest.raises(ParameterError, match=f"^{name}: "):

@@ -21,7 +21,7 @@ import base64
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from .errors import ParameterError
 
@@ -33,6 +33,8 @@ _SCHEMES = ("ws", "wss")
 # RFC 1123 host names plus "_" (seen in real internal names); IDN names must be given in their ASCII (punycode) form.
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
                        r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$")
+# Characters kept as they are in a path or query (RFC 3986 pchar, '%' for escapes already there).
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 _ALLOWED = "a host name, IPv4 address or [IPv6] address, optionally with ws:// or wss://, :port and /path"
 
 
@@ -158,9 +160,9 @@ def resolve_url(netaddress: str, port: int = DEFAULT_PORT) -> Endpoint:
         effective_port = port
     if not scheme:
         scheme = "wss" if effective_port == _SECURE_PORT else "ws"
-    resource = parts.path or "/"
+    resource = quote(parts.path or "/", safe=_PATH_SAFE)  # non-ASCII percent-encoded, as browsers do
     if parts.query:
-        resource += "?" + parts.query
+        resource += "?" + quote(parts.query, safe=_PATH_SAFE + "?")
     return Endpoint(scheme, host, effective_port, resource, unquote(parts.username or ""),
                     unquote(parts.password or ""))
 

@@ -52,6 +52,7 @@ __all__ = [
     "list_plugins",
     "load_plugin",
     "parse_setting_value",
+    "running_callback",
     "resolve_fromop",
     "settings_names",
 ]
@@ -235,6 +236,18 @@ class _Impl:
 
 
 Dispatch = Callable[..., Sequence["PendingCall"]]
+#: The file name of generated dispatchers: the frame below one of them in a stack is a running callback.
+DISPATCH_FILENAME: Final = "<wsdat hook dispatch>"
+
+
+def running_callback(frame: types.FrameType | None) -> str | None:
+    """``onReceiveText (callbacks.py:12)``: the callback running in the stack ending at ``frame``, if any."""
+    while frame is not None:
+        caller = frame.f_back
+        if caller is not None and caller.f_code.co_filename == DISPATCH_FILENAME:
+            return f"{frame.f_code.co_name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
+        frame = caller
+    return None
 
 
 def _dispatcher(hook: str, impls: Sequence[_Impl], dat: object, report: ErrorReporter) -> Dispatch:
@@ -259,10 +272,10 @@ def _dispatcher(hook: str, impls: Sequence[_Impl], dat: object, report: ErrorRep
             continue
         values = {"me": f"me{index}", "dat": "dat"}
         args = ", ".join(values.get(name, name) for name in impl.argnames)
-        lines += ["    try:", f"        f{index}({args})", "    except Exception as exc:",
+        lines += ["    try:", f"        f{index}({args})", "    except (Exception, GeneratorExit) as exc:",
                   f"        report(hook, n{index}, exc)"]
     lines.append("    return pending")
-    exec("\n".join(lines), namespace)
+    exec(compile("\n".join(lines), DISPATCH_FILENAME, "exec"), namespace)
     dispatch: Dispatch = namespace["dispatch"]
     return dispatch
 
@@ -295,7 +308,7 @@ class PendingCall:
         """Await the hook; an exception is reported, never raised (cancellation still propagates)."""
         try:
             await self.function(*self.args)
-        except Exception as exc:
+        except (Exception, GeneratorExit) as exc:
             self.report(self.hook, self.plugin_name, exc)
 
 
@@ -503,7 +516,7 @@ class CallbackHost:
                                                self.report))
                 else:
                     impl.adapter(impl.me, dat, *args)
-            except Exception as exc:
+            except (Exception, GeneratorExit) as exc:
                 self.report(hook, impl.plugin_name, exc)
         return pending or _NOTHING_PENDING
 

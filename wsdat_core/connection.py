@@ -21,6 +21,7 @@ every private name used here) to change what a DAT needs without forking it:
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import ssl
 import zlib
@@ -188,6 +189,13 @@ class BoundedDeflate(PerMessageDeflate):
         return result
 
 
+def fragment_limit(max_message_size: int) -> int:
+    """How many parts a message may arrive in: one per 16 bytes of ``maxmessagesize``, at least 1024. Beyond it the
+    sender is flooding (empty continuation frames cost no bytes but cost time), and the connection fails with
+    1009."""
+    return max(1024, max_message_size // 16)
+
+
 def _size_of(data: str | bytes | bytearray) -> int:
     """A message part's size in bytes (UTF-8 for text): ``maxmessagesize`` counts bytes."""
     if isinstance(data, str) and not data.isascii():
@@ -233,6 +241,9 @@ class Link(WebSocketConnection):
         self._delivering = trio.Event()
         self._keepalive = (options.ping_interval, options.ping_timeout)
         self._keepalive_changed = trio.Event()
+        self._pong = trio.Event()  # set by any pong: the peer is alive
+        self._cooking = False  # the session is cooking a batch: nothing is read meanwhile
+        self._cooked = trio.Event()  # set (and renewed) whenever a cook ends
         #: Bytes read from the network, WebSocket framing included.
         self.bytes_received = 0
         #: How the connection ended; set once :meth:`wait_finished` returns.
@@ -258,6 +269,9 @@ class Link(WebSocketConnection):
                                             extensions=[BoundedDeflate(options.max_message_size)],
                                             extra_headers=options.handshake_headers())
         self._splitter = FrameSplitter(options.max_message_size) if options.fast_path else None
+        self._partial: io.StringIO | bytearray | None = None  # the message being gathered from its parts
+        self._parts = 0
+        self._part_limit = fragment_limit(options.max_message_size)
         self._handshake_tail = b""
         self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             AcceptConnection: self._handle_accept_connection_event,
@@ -279,9 +293,13 @@ class Link(WebSocketConnection):
         """Cook the pending batch; whatever the sink did not get to (cancellation) stays pending."""
         await self._delivering.wait()
         batch, self.batch = self.batch, []
+        self._cooking = True
         try:
             await self._sink(batch)
         finally:
+            self._cooking = False
+            self._cooked.set()
+            self._cooked = trio.Event()
             if batch:
                 self.batch[:0] = batch
 
@@ -373,7 +391,7 @@ class Link(WebSocketConnection):
         event: Any
         for event in self._wsproto.events():
             event_type = type(event)
-            if event_type is TextMessage and event.message_finished and not self._message_parts \
+            if event_type is TextMessage and event.message_finished and self._partial is None \
                     and _size_of(event.data) <= limit:
                 append((TEXT, event.data))
                 continue
@@ -417,33 +435,48 @@ class Link(WebSocketConnection):
                                 location=location, retry_after=_retry_after(headers.get("retry-after")))
 
     async def _handle_message_event(self, event: TextMessage | BytesMessage) -> None:
+        """A message, or a part of one (fragments, or a frame arriving in pieces). Parts are gathered in one growing
+        buffer (memory stays about the size of the message however small the parts) and counted: a message of more
+        than ``maxmessagesize`` bytes, or of more parts than :func:`fragment_limit` allows, fails with 1009."""
         if not self._reader_running:  # failed or refused already: later events of the same read are void
             return
         data: Any = event.data
         size = self._message_size + _size_of(data)
         if size > self._max_message_size:
-            await self._refuse_oversized(size)
+            await self._refuse_message(f"message of at least {size} bytes exceeds maxmessagesize "
+                                       f"{self._max_message_size}")
             return
+        partial = self._partial
         if not event.message_finished:
+            if partial is None:
+                partial = self._partial = io.StringIO() if isinstance(event, TextMessage) else bytearray()
+            if isinstance(partial, io.StringIO):
+                partial.write(data)
+            else:
+                partial += data
             self._message_size = size
-            self._message_parts.append(data)
+            self._parts += 1
+            if self._parts > self._part_limit:
+                await self._refuse_message(f"message of more than {self._part_limit} fragments (a fragment flood)")
             return
         kind = TEXT if isinstance(event, TextMessage) else BINARY
-        if self._message_parts:
-            self._message_parts.append(data)
-            parts: Any = self._message_parts
-            data = "".join(parts) if kind is TEXT else b"".join(parts)
-            self._message_parts = []
-            self._message_size = 0
+        if partial is not None:
+            if isinstance(partial, io.StringIO):
+                partial.write(data)
+                data = partial.getvalue()
+            else:
+                partial += data
+                data = bytes(partial)
+            self._partial = None
+            self._message_size = self._parts = 0
         elif kind is BINARY and not isinstance(data, bytes):
             data = bytes(data)
         self.batch.append((kind, data))
 
-    async def _refuse_oversized(self, size: int) -> None:
-        reason = f"message of at least {size} bytes exceeds maxmessagesize {self._max_message_size}"
-        await self._fail(ProtocolError(f"{reason}; closed with 1009"), 1009, reason)
-        self._message_parts = []
-        self._message_size = 0
+    async def _refuse_message(self, reason: str) -> None:
+        await self._fail(ProtocolError(f"{reason}; closed with 1009"), 1009, reason[:123])
+        self._partial = None
+        self._message_size = self._parts = 0
 
     async def _fail(self, fault: WsdatError, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 7.1.7): remember why, send a close frame with ``code``, stop reading."""
@@ -461,7 +494,7 @@ class Link(WebSocketConnection):
 
     async def _handle_pong_event(self, event: Pong) -> None:
         self.batch.append((PONG, bytes(event.payload)))
-        await super()._handle_pong_event(event)
+        self._pong.set()  # any pong shows the peer is alive
 
     async def _handle_close_connection_event(self, event: CloseConnection) -> None:
         state = self._wsproto.state
@@ -531,7 +564,11 @@ class Link(WebSocketConnection):
         self._keepalive_changed.set()
 
     async def _keep_alive(self) -> None:
-        """Ping every ``interval`` s; a peer silent for ``timeout`` s is dead: drop it (RFC 6455 5.5.2)."""
+        """Ping every ``interval`` s; a peer that sends no pong within ``timeout`` s is dead: drop it (RFC 6455 5.5.2).
+
+        While the DAT itself is busy cooking (slow async callbacks, a subscriber behind), the pong may be sitting
+        unread in the socket: that is not the peer's fault, so the wait goes on once the DAT reads again.
+        """
         while True:
             changed = self._keepalive_changed
             interval, timeout = self._keepalive
@@ -540,19 +577,25 @@ class Link(WebSocketConnection):
             if changed.is_set():  # new keepalive settings: start over with them
                 self._keepalive_changed = trio.Event()
                 continue
+            self._pong = trio.Event()
             try:
-                if timeout <= 0:
-                    await self.send_batch([(PING, b"", 0, None)])
-                    continue
-                with trio.move_on_after(timeout) as waiting:
-                    await self.ping()
-            except (ConnectionClosed, ConnectionClosedError):
+                await self.send_batch([(PING, b"wsdat", 5, None)])
+            except ConnectionClosedError:
                 return
-            if waiting.cancelled_caught:
+            if timeout > 0 and not await self._wait_for_pong(timeout):
                 self._fault = ProtocolError(f"keepalive: no pong within {timeout:g} s, the connection is dead")
                 self._closed_by = ClosedBy.WSDAT
                 await self.abort()
                 return
+
+    async def _wait_for_pong(self, timeout: float) -> bool:
+        while True:
+            with trio.move_on_after(timeout):
+                await self._pong.wait()
+                return True
+            if not self._cooking:
+                return False
+            await self._cooked.wait()  # the DAT was not reading: look again once it has read
 
     # -- running ----------------------------------------------------------------------------------------------------
     async def serve(self) -> None:

@@ -56,6 +56,7 @@ class Cook:
         #: Called as each cook starts (the session checks for edited callbacks files there).
         self.before_cook: Callable[[], None] = lambda: None
         self._slow_warned = False
+        self._size_evictions_seen = 0
 
     def pong_sent(self, payload: bytes) -> None:
         """A hook sent a pong: if it answers the ping being cooked, wsdat does not answer it again."""
@@ -123,6 +124,8 @@ class Cook:
             info.bytes_received = self.bytes_received()
             info.end_cook(started)
             self._check_blocking(started, waited)
+            if table.size_evictions != self._size_evictions_seen:
+                self._over_budget(table.size_evictions)
         for call in host.call("onCook"):  # an async onCook is awaited here: reading resumes once it returned
             await call.run()
 
@@ -133,6 +136,15 @@ class Cook:
             return self.dat.host.call("onReceivePing", payload)
         finally:
             self.ping_payload = None
+
+    def _over_budget(self, evictions: int) -> None:
+        """The table passed ``maxtablebytes`` with clamp off: one warning (``table.size_evictions`` keeps counting)."""
+        first = not self._size_evictions_seen
+        self._size_evictions_seen = evictions
+        if first:
+            limit = self.dat.par.value("maxtablebytes")
+            self.warn(f"the table passed maxtablebytes ({limit} bytes) with clamp off: from now on the oldest rows "
+                      "are removed as a clamp would (dat.table.size_evictions counts them)")
 
     def _check_blocking(self, started: float, waited: float) -> None:
         blocked_ms = (self.dat.info.clock.now() - started - waited) * 1000.0

@@ -63,7 +63,8 @@ class WebSocketDAT:
         self.name = name or f"websocket{next(_names)}"
         self.par = Parameters(**params)
         value = self.par.value
-        self.table = MessageTable(maxlines=value("maxlines"), clamp=value("clamp"), bytes=value("bytes"))
+        self.table = MessageTable(maxlines=value("maxlines"), clamp=value("clamp"), bytes=value("bytes"),
+                                  maxtablebytes=value("maxtablebytes"))
         self.info = Info(clock or Clock(), shape=lambda: (self.table.numRows, self.table.numCols))
         #: TouchDesigner's operator storage (see :meth:`store`, :meth:`fetch`, :meth:`unstore`).
         self.storage: dict[str, Any] = {}
@@ -206,8 +207,8 @@ class WebSocketDAT:
         await self._session.wait_connected()
 
     async def wait_stopped(self) -> None:
-        """Wait until the DAT stopped connecting: it is not running, ``active`` is off, or it gave up for good
-        (:attr:`stalled`). Returns at once if that is already so."""
+        """Wait until the DAT stopped connecting: its run ended (after every plugin's ``onExit``), ``active`` is off
+        and the connection closed, or it gave up for good (:attr:`stalled`). Returns at once if that is already so."""
         await self._session.wait_stopped()
 
     async def send_text(self, *parts: Any) -> None:
@@ -260,6 +261,11 @@ class WebSocketDAT:
         async with self._session.bus.subscribe(buffer) as subscription:
             yield subscription
 
+    async def wait_hooks(self) -> None:
+        """Wait until no ``async def`` callback runs or waits for a slot (at once when none does): the events given
+        to the DAT so far have been fully handled (``wsdat work`` acknowledges an entry after this)."""
+        await self._session.runner.wait_idle()
+
     def start_soon(self, function: Callable[..., Awaitable[Any]], *args: Any, name: object = None) -> None:
         """Start ``function(*args)`` in the DAT's nursery (for plugins with background work, e.g. from ``onStart``);
         it is cancelled when the DAT's run ends. Raises ``RuntimeError`` when the DAT is not running."""
@@ -298,7 +304,8 @@ class WebSocketDAT:
         await self._session.deliver(events)
 
     def stop(self) -> None:
-        """Stop :meth:`run` (closes the connection with 1001 going away)."""
+        """Stop :meth:`run`: cooking stops after the message in hand, the connection closes with 1001 going away and
+        every plugin gets ``onExit``. Safe from hooks, other threads and signal handlers."""
         self._session.stop()
 
 

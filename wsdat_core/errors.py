@@ -37,7 +37,10 @@ class ParameterError(WsdatError, ValueError):
         self.name = name
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{name}: {value!r} is not allowed; expected {allowed}")
+        shown = repr(value)
+        if len(shown) > 80:  # a 400-digit number is named, not printed whole
+            shown = f"{shown[:40]}...{shown[-20:]} ({len(shown)} characters)"
+        super().__init__(f"{name}: {shown} is not allowed; expected {allowed}")
 
 
 class PluginError(WsdatError):

@@ -31,6 +31,7 @@ class HookRunner:
         self._nursery: trio.Nursery | None = None
         self._wake: trio.Event | None = None
         self._drained: trio.Event | None = None
+        self._idle: trio.Event | None = None
         self._busy_told = False
 
     @property
@@ -62,6 +63,13 @@ class HookRunner:
                 self._on_busy()
         if self._queue and self._wake is not None:
             self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until no async hook call runs or waits (returns at once when none does)."""
+        while self._queue or self.running:
+            if self._idle is None:
+                self._idle = trio.Event()
+            await self._idle.wait()
 
     async def wait_started(self) -> None:
         """Wait until every submitted call has a slot (returns at once when none waits)."""
@@ -103,3 +111,6 @@ class HookRunner:
             await call.run()
         finally:
             self._slots.release()
+            if self._idle is not None and not self._queue and not self.running:
+                self._idle.set()
+                self._idle = None

@@ -13,6 +13,7 @@ Pure: no trio, no sockets.
 from __future__ import annotations
 
 import enum
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ Listener = Callable[[str, Any, Any], None]
 
 
 # ----------------------------------------------------------------------------------------------------------- coercion
+#: Upper bounds no sensible value reaches and every consumer (deques, timers) takes: 2**31 - 1, and a billion seconds.
+_LARGEST_INTEGER: Final = 2**31 - 1
+_LARGEST_NUMBER: Final = 1e9
 _TRUE = {"1", "on", "true", "yes"}
 _FALSE = {"0", "off", "false", "no"}
 
@@ -60,13 +64,14 @@ def _to_bool(name: str, value: object) -> bool:
     raise ParameterError(name, value, "a boolean (True/False, 1/0, on/off)")
 
 
-def _integer(lo: int, hi: int | None = None, unit: str = "") -> Callable[[str, object], int]:
-    allowed = f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
-    allowed += f" ({unit})" if unit else ""
+def _integer(lo: int, hi: int = _LARGEST_INTEGER, unit: str = "", *, range_: bool = False
+             ) -> Callable[[str, object], int]:
+    allowed = (f"an integer from {lo} to {hi}" if range_ else f"an integer >= {lo} (at most {hi})") \
+        + (f" ({unit})" if unit else "")
 
     def check(name: str, value: object) -> int:
         number: object = value
-        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit() and len(value.strip()) <= 30:
             number = int(value.strip())
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
@@ -78,7 +83,7 @@ def _integer(lo: int, hi: int | None = None, unit: str = "") -> Callable[[str, o
 
 
 def _number(lo: float, *, lo_inclusive: bool, unit: str) -> Callable[[str, object], float]:
-    allowed = f"a number {'>=' if lo_inclusive else '>'} {lo:g} ({unit})"
+    allowed = f"a finite number {'>=' if lo_inclusive else '>'} {lo:g} and at most {_LARGEST_NUMBER:g} ({unit})"
 
     def check(name: str, value: object) -> float:
         number: object = value
@@ -87,7 +92,8 @@ def _number(lo: float, *, lo_inclusive: bool, unit: str) -> Callable[[str, objec
                 number = float(value)
             except ValueError:
                 raise ParameterError(name, value, allowed) from None
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number:
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) \
+                or number > _LARGEST_NUMBER:
             raise ParameterError(name, value, allowed)
         if number < lo or (number == lo and not lo_inclusive):
             raise ParameterError(name, value, allowed)
@@ -164,10 +170,33 @@ def _headers(name: str, value: object) -> tuple[tuple[str, str], ...]:
         if not (isinstance(item, tuple) and len(item) == 2 and all(isinstance(p, str) for p in item)):
             raise ParameterError(name, value, allowed)
         key, val = item[0].strip(), item[1].strip()
-        if not _is_token(key) or "\r" in val or "\n" in val:
-            raise ParameterError(name, value, allowed + f" ({key!r} is not a valid header)")
+        if not _is_token(key):
+            raise ParameterError(name, value, allowed + f" ({key!r} is not a valid header name)")
+        bad = next((ch for ch in val if not _header_value_char(ch)), None)
+        if bad is not None:
+            raise ParameterError(name, value, allowed + f" ({key!r} is not a valid header: its value holds {bad!r}; "
+                                 "values are Latin-1 text without control characters)")
+        if key.lower() in _HANDSHAKE_HEADERS:
+            raise ParameterError(name, value, allowed + f" ({key!r} is set by wsdat: "
+                                 f"{_HANDSHAKE_HEADERS[key.lower()]})")
         pairs.append((key, val))
     return tuple(pairs)
+
+
+#: Headers the handshake sets itself, and where to change what they say instead.
+_HANDSHAKE_HEADERS: Final = {
+    "host": "it comes from netaddress", "upgrade": "it is part of the WebSocket handshake",
+    "connection": "it is part of the WebSocket handshake", "sec-websocket-key": "it is part of the handshake",
+    "sec-websocket-version": "it is part of the handshake", "sec-websocket-accept": "it is the server's",
+    "sec-websocket-protocol": "use the subprotocols parameter", "sec-websocket-extensions": "use compression",
+    "content-length": "the upgrade request has no body", "transfer-encoding": "the upgrade request has no body",
+}
+
+
+def _header_value_char(ch: str) -> bool:
+    """RFC 9110 field-value characters: visible ASCII, space, tab and obs-text (Latin-1 0x80-0xFF)."""
+    code = ord(ch)
+    return code == 0x09 or 0x20 <= code <= 0x7E or 0x80 <= code <= 0xFF
 
 
 def _subprotocols(name: str, value: object) -> tuple[str, ...]:
@@ -239,7 +268,8 @@ _LABELS: Final = {
     "keyfile": "Key File", "subprotocols": "Subprotocols", "binaryrows": "Binary Rows",
     "maxmessagesize": "Max Message Size", "reconnectdelay": "Reconnect Delay", "reconnectfactor": "Reconnect Factor",
     "reconnectmaxdelay": "Reconnect Max Delay", "pinginterval": "Ping Interval", "pingtimeout": "Ping Timeout",
-    "autopong": "Auto Pong", "sendqueuesize": "Send Queue Size", "maxredirects": "Max Redirects",
+    "autopong": "Auto Pong", "sendqueuesize": "Send Queue Size",
+    "sendqueuebytes": "Send Queue Bytes", "maxredirects": "Max Redirects",
     "reloadcallbacks": "Reload Callbacks", "reload": "Reload Callbacks Now", "maxtablebytes": "Max Table Bytes",
 }
 
@@ -254,9 +284,9 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             "Connect", effect=Effect.ACTIVE),
     ParSpec("netaddress", "localhost", _text, "Server address: host, IP, [IPv6], or a ws:// / wss:// URL.",
             "Connect", effect=Effect.RECONNECT, metavar="ADDRESS"),
-    ParSpec("port", DEFAULT_PORT, _integer(1, 65535), "Server port; 443 implies TLS (wss).", "Connect",
+    ParSpec("port", DEFAULT_PORT, _integer(1, 65535, range_=True), "Server port; 443 implies TLS (wss).", "Connect",
             effect=Effect.RECONNECT, metavar="PORT"),
-    ParSpec("timeout", 5000, _integer(1, unit="milliseconds"),
+    ParSpec("timeout", 5000, _integer(1, 86_400_000, unit="milliseconds, at most a day"),
             "Connect timeout in ms, bounding DNS + TCP + TLS + WebSocket handshake.", "Connect",
             effect=Effect.RECONNECT, metavar="MS"),
     # TLS and handshake (wsdat)
@@ -279,7 +309,7 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             "Proxy: '' reads wss_proxy/https_proxy, ws_proxy/http_proxy, all_proxy and no_proxy from the "
             "environment; 'off'; or http://[user:pass@]host:port, https://..., socks5://, socks5h://, socks4://.",
             "TLS", effect=Effect.RECONNECT, metavar="URL"),
-    ParSpec("maxredirects", 10, _integer(0, unit="redirects followed"),
+    ParSpec("maxredirects", 10, _integer(0, 100, unit="redirects followed"),
             "HTTP redirects (301/302/303/307/308) of the upgrade request followed at most; wss to ws is refused.",
             "TLS", effect=Effect.RECONNECT, metavar="N"),
     # Received Messages page (TD)
@@ -304,6 +334,9 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             effect=Effect.TABLE),
     ParSpec("bytes", False, _to_bool, "Add a 'bytes' column: the raw bytes as hex pairs.", "Received Messages",
             effect=Effect.TABLE),
+    ParSpec("maxtablebytes", 256 * MIB, _integer(0, unit="bytes, 0 = no limit"),
+            "Memory guard with clamp off: past this many bytes the oldest rows are removed as a clamp would (warned "
+            "once).", "Received Messages", effect=Effect.TABLE, metavar="N"),
     ParSpec("binaryrows", False, _to_bool, "Binary messages become rows too (not only onReceiveBinary).",
             "Received Messages"),
     ParSpec("maxmessagesize", 16 * MIB, _integer(1, unit="bytes"),
@@ -334,6 +367,9 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
     ParSpec("sendqueuesize", 1024, _integer(1, unit="messages"),
             "Most messages waiting to be sent; beyond it sendText & co. return -1 and warn, and the awaitable "
             "send_text/send_binary wait.", "Send", effect=Effect.SEND, metavar="N"),
+    ParSpec("sendqueuebytes", 16 * MIB, _integer(1, unit="bytes"),
+            "Most payload bytes waiting to be sent (one message always fits an empty queue); beyond it as "
+            "sendqueuesize.", "Send", effect=Effect.SEND, metavar="N"),
 )
 
 

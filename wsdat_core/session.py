@@ -87,6 +87,9 @@ class Session:
         self.bus = EventBus()
         self.cook = Cook(dat, self.runner, self.bus, self._answer_ping, self.warn)
         self.cook.active = dat.par.value("active")
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stop_requested = False
+        self._running = False
         self.cook.before_cook = self._check_edits
         self._next_edit_check = 0.0
         self._reload_failed: dict[str, tuple[int, int]] = {}
@@ -103,6 +106,7 @@ class Session:
         self._received_before = 0  # bytes received on earlier connections
         self._close_request: _CloseRequest | None = None
         self._ending_error: str | None = None  # the error line of the last attempt or connection end, if any
+        self._retry_after: float | None = None  # seconds the server asked to wait (Retry-After), for the next wait
         self._in_monitor = False
         self._send_refused_warned = False
         self._send_full_warned = False
@@ -157,7 +161,8 @@ class Session:
 
     @property
     def running(self) -> bool:
-        return self._nursery is not None
+        """From the start of :meth:`run` until it returns (its plugins' ``onExit`` included)."""
+        return self._running
 
     def _set_state(self, state: str) -> None:
         self.dat.info.state = state
@@ -193,7 +198,7 @@ class Session:
             else:
                 setattr(self.dat.table, name, new)
         elif effect is Effect.ACTIVE or effect is Effect.RECONNECT:
-            self.cook.active = self.dat.par.value("active")
+            self.cook.active = self.dat.par.value("active") and not self._stop_requested
             self._changed.set()
             if self._scope is not None:
                 self._scope.cancel()
@@ -202,6 +207,7 @@ class Session:
             self._link.set_keepalive(self.dat.par.value("pinginterval"), self.dat.par.value("pingtimeout"))
         elif effect is Effect.SEND and self._queue is not None:
             self._queue.limit = self.dat.par.value("sendqueuesize")
+            self._queue.byte_limit = self.dat.par.value("sendqueuebytes")
         elif effect is Effect.RELOAD:
             self.reload_callbacks([plugin.path for plugin in self.dat.host.plugins if plugin.path is not None])
 
@@ -273,7 +279,8 @@ class Session:
         if not queue.put((kind, payload, size, None)):
             if not self._send_full_warned:
                 self._send_full_warned = True
-                self.warn(f"{what}: send queue full ({queue.limit} messages waiting), message refused")
+                self.warn(f"{what}: send queue full ({len(queue)} messages, {queue.queued_bytes} bytes waiting; "
+                          "sendqueuesize/sendqueuebytes), message refused")
             return -1
         return size
 
@@ -337,6 +344,10 @@ class Session:
         if self._nursery is not None:
             raise RuntimeError(f"{self.dat.name} is already running")
         self.dat.info.clock.restart()
+        self._token = trio.lowlevel.current_trio_token()
+        self._stop_requested = False
+        self._running = True
+        self.cook.active = self.dat.par.value("active")
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -358,6 +369,8 @@ class Session:
                 self.warn(f"{len(left)} async callback call(s) not run: the DAT stopped "
                           f"({', '.join(sorted({call.hook for call in left}))})")
             self.bus.close_all()
+            self._running = False
+            self._notify_state()
 
     async def _start_plugins(self) -> None:
         plugins = self.dat.host.plugins
@@ -375,8 +388,15 @@ class Session:
             await call.run()
 
     def stop(self) -> None:
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
+        """Stop the run: the cook stops after the message in hand, then the nursery is cancelled. Safe to call from
+        a hook, another thread or a signal handler (it only sets flags and uses the trio token)."""
+        nursery, token = self._nursery, self._token
+        if nursery is None or token is None:
+            return
+        self._stop_requested = True
+        self.cook.active = False
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(nursery.cancel_scope.cancel)
 
     async def _supervise(self, task_status: trio.TaskStatus[None]) -> None:
         started = False
@@ -417,7 +437,11 @@ class Session:
         backoff.first, backoff.factor = par.value("reconnectdelay"), par.value("reconnectfactor")
         backoff.cap = par.value("reconnectmaxdelay")
         delay = backoff.next_delay()
-        self.monitor(f"reconnecting in {delay:.2f} s (attempt {backoff.attempt})")
+        asked, self._retry_after = self._retry_after, None
+        if asked is not None:  # 429/503 with Retry-After: honoured, bounded by reconnectmaxdelay
+            delay = max(delay, min(asked, backoff.cap))
+        because = f"; the server asked for {asked:g} s" if asked is not None else ""
+        self.monitor(f"reconnecting in {delay:.2f} s (attempt {backoff.attempt}{because})")
         with trio.move_on_after(delay):
             await changed.wait()
         if not changed.is_set():
@@ -453,6 +477,7 @@ class Session:
                 except ConnectError as exc:
                     self._attempt_failed(f"cannot connect to {endpoint.url}: {exc}")
                     result = _FATAL if exc.fatal else _ENDED
+                    self._retry_after = exc.retry_after
                 except WsdatError as exc:  # never let a failure of one attempt take the DAT down
                     self._attempt_failed(f"cannot connect to {endpoint.url}: {exc}")
                 finally:
@@ -466,7 +491,7 @@ class Session:
 
     async def _serve(self, link: Link, options: ConnectOptions, mark_started: Callable[[], None]) -> str:
         dat, info = self.dat, self.dat.info
-        queue = SendQueue(dat.par.value("sendqueuesize"))
+        queue = SendQueue(dat.par.value("sendqueuesize"), dat.par.value("sendqueuebytes"))
         self._link, self._queue = link, queue
         self._send_refused_warned = False
         received_before = self._received_before

@@ -16,8 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 __all__ = ["BYTES", "MESSAGE", "Cell", "MessageTable", "hex_bytes"]
@@ -25,6 +26,11 @@ __all__ = ["BYTES", "MESSAGE", "Cell", "MessageTable", "hex_bytes"]
 MESSAGE: Final = "message"
 BYTES: Final = "bytes"
 Message = str | bytes
+
+
+def _row_size(message: Message) -> int:
+    """The bytes a row takes: the message object and its deque slot."""
+    return sys.getsizeof(message) + 8
 
 
 class Cell(str):
@@ -62,15 +68,22 @@ class MessageTable:
     [['message'], ['b'], ['c']]
     """
 
-    __slots__ = ("_rows", "_maxlines", "_clamp", "_bytes")
+    __slots__ = ("_rows", "_maxlines", "_clamp", "_bytes", "_maxtablebytes", "_size", "size_evictions", "append")
 
-    def __init__(self, *, maxlines: int = 100, clamp: bool = True, bytes: bool = False) -> None:  # noqa: A002
+    def __init__(self, *, maxlines: int = 100, clamp: bool = True, bytes: bool = False,  # noqa: A002
+                 maxtablebytes: int = 0) -> None:
         if isinstance(maxlines, bool) or not isinstance(maxlines, int) or maxlines < 1:
             raise ValueError(f"maxlines: {maxlines!r} is not allowed; expected an integer >= 1")
         self._maxlines = maxlines
         self._clamp = bool(clamp)
         self._bytes = bool(bytes)
+        self._maxtablebytes = maxtablebytes
+        self._size = 0  # bytes the rows take, counted while the memory guard is on
+        #: Rows removed because the table passed ``maxtablebytes`` with clamp off.
+        self.size_evictions = 0
         self._rows: deque[Message] = deque(maxlen=self._limit())
+        self.append: Callable[[Message], int] = self._append
+        self._guard()
 
     # -- shape ----------------------------------------------------------------------------------------------------
     def _limit(self) -> int | None:
@@ -81,6 +94,32 @@ class MessageTable:
         if limit != self._rows.maxlen:
             # Keeping the newest rows: a deque built with maxlen drops from the left while it is filled.
             self._rows = deque(self._rows, maxlen=limit)
+        self._guard()
+
+    def _guard(self) -> None:
+        """The memory guard: with clamp off and ``maxtablebytes`` set, appending counts bytes and evicts the oldest
+        rows once the table passes the limit; otherwise appending is a bare deque append."""
+        if self._clamp or not self._maxtablebytes:
+            self.append = self._append
+            return
+        self._size = sum(_row_size(message) for message in self._rows)
+        self.append = self._append_guarded
+        self._evict()
+
+    @property
+    def maxtablebytes(self) -> int:
+        """With clamp off, the most bytes the rows may take (0: no limit); past it the oldest rows go."""
+        return self._maxtablebytes
+
+    @maxtablebytes.setter
+    def maxtablebytes(self, value: int) -> None:
+        self._maxtablebytes = value
+        self._guard()
+
+    @property
+    def size_bytes(self) -> int:
+        """About how many bytes the rows take (message objects and their deque slots)."""
+        return sum(_row_size(message) for message in self._rows)
 
     @property
     def maxlines(self) -> int:
@@ -134,8 +173,8 @@ class MessageTable:
         return len(self._rows)
 
     # -- changing -------------------------------------------------------------------------------------------------
-    def append(self, message: Message) -> int:
-        """Add a message as the last row and return its row index (TD's ``rowIndex``).
+    def _append(self, message: Message) -> int:
+        """Add a message as the last row and return its row index (TD's ``rowIndex``), as ``table.append(m)``.
 
         With a full clamped table the oldest row is removed first, so the index is ``maxlines``.
         """
@@ -143,9 +182,23 @@ class MessageTable:
         rows.append(message)
         return len(rows)
 
+    def _append_guarded(self, message: Message) -> int:
+        self._rows.append(message)
+        self._size += _row_size(message)
+        if self._size > self._maxtablebytes:
+            self._evict()
+        return len(self._rows)
+
+    def _evict(self) -> None:
+        rows = self._rows
+        while self._size > self._maxtablebytes and len(rows) > 1:
+            self._size -= _row_size(rows.popleft())
+            self.size_evictions += 1
+
     def clear(self) -> None:
         """Delete every row except the heading."""
         self._rows.clear()
+        self._size = 0
 
     # -- reading --------------------------------------------------------------------------------------------------
     def _col_index(self, col: int | str) -> int:
