@@ -13,6 +13,9 @@ import trio
 
 from wsdat_core import ServiceFileError
 from wsdat_core.config import build_dats, load_service
+from wsdat_core.errors import ParameterError
+from wsdat_core.http.address import HttpAddress
+from wsdat_core.params import SPECS
 from wsdat_core.testing import ScriptedServer, wait_for_rows, wait_until
 
 EXAMPLES = Path(__file__).parent.parent.parent / "docs" / "examples"
@@ -22,6 +25,12 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "service.toml"
     path.write_text(text)
     return path
+
+
+def test_service_keys_http_and_watch(tmp_path: Path) -> None:
+    service = load_service(write(tmp_path, "[service]\nhttp = 9090\nwatch = true\n[dat.a]\n"))
+    assert (service.http, service.watch) == (HttpAddress("127.0.0.1", 9090), True)
+    assert load_service(write(tmp_path, "[dat.a]\n")).http is None
 
 
 def test_the_example_file_loads() -> None:
@@ -40,7 +49,12 @@ def test_the_example_file_loads() -> None:
         ("[dat.a]\nnetaddress = 'ws://x'\n\nmaxline = 5\n", "service.toml:4: dat.a.maxline: unknown parameter"),
         ("[service]\nname = 'x'\ncolour = 'red'\n[dat.a]\n", "service.toml:3: service.colour: unknown key"),
         ("[dat.a]\nport = 'http'\n", "service.toml:2: dat.a.port: 'http' is not allowed"),
-        ("[dat.a\n", "not valid TOML"),
+        ("[dat.a\n", "service.toml:1: not valid TOML"),
+        ("[dat.a]\nport = 1\nport = 2\n", "service.toml:3: not valid TOML"),
+        ("[dat.a]\ncallbacks = 5\n", "service.toml:2: dat.a.callbacks: 5 is not allowed; expected a plugin reference"),
+        ("[dat.a]\ncallbacks = ['echo', 1]\n", "service.toml:2: dat.a.callbacks: ['echo', 1] is not allowed"),
+        ("[service]\nhttp = 'anywhere'\n[dat.a]\n", "service.toml:2: service.http: 'anywhere' is not allowed"),
+        ("[service]\nwatch = 'yes'\n[dat.a]\n", "service.toml:2: service.watch: 'yes' is not allowed"),
         ("[service]\nname = 'x'\n", "no DATs"),
         ("[dats.a]\nport = 1\n", "service.toml:1: dats: unknown table"),
         ("[dat.a]\nnetaddress = 'http://x'\n", "service.toml:2: dat.a.netaddress:"),
@@ -71,8 +85,7 @@ maxlines = 50
     await nursery.start(control.run)
     await nursery.start(feed.run)
     await ws_server.wait_client(2)
-    by_path = {request.path: connection for request, connection in zip(ws_server.requests, ws_server.connections,
-                                                                      strict=True)}
+    by_path = {connection.path: connection for connection in ws_server.connections}  # accepted in any order
     await by_path["/feed"].send_message("row")
     await wait_for_rows(feed, 1)
     await by_path["/control"].send_message("maxlines 7")
@@ -113,5 +126,7 @@ def test_wsdat_run_bad_file_is_one_line_exit_2(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "wsdat_core", "run", str(path)], capture_output=True, text=True,
                           timeout=20)
     assert done.returncode == 2
-    assert done.stderr.strip() == (f"wsdat: error: {path}:2: dat.a.maxlines: -1 is not allowed; "
-                                   "expected an integer >= 1")
+    allowed = SPECS["maxlines"].check  # the parameter's own rule words the line
+    with pytest.raises(ParameterError) as rule:
+        allowed("maxlines", -1)
+    assert done.stderr == f"wsdat: error: {path}:2: dat.a.maxlines: -1 is not allowed; expected {rule.value.allowed}\n"
