@@ -13,9 +13,10 @@ import functools
 import json
 import logging
 import math
+import os
 import re
-import signal
 import sys
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,13 @@ from typing import Any, NoReturn, TextIO
 import trio
 
 from . import __version__
-from .callbacks import list_plugins, parse_setting_value, settings_names
+from .callbacks import list_plugins, parse_setting_value, running_callback, settings_names
 from .console import LOGGER_NAME
 from .errors import ConnectionClosedError, PluginError, WsdatError
 from .output import FORMATS, MessageWriter
 from .params import SPECS
 from .sanitize import clean_line, escape_control
+from .signals import stop_on_signals
 
 __all__ = ["main"]
 
@@ -183,11 +185,16 @@ async def _stdin_lines() -> AsyncIterator[tuple[int, bytes]]:
     a terminal line by line) in a worker thread."""
     if sys.stdin is None:  # started without a standard input at all
         return
-    read: Callable[[int], bytes] = getattr(sys.stdin.buffer, "read1", sys.stdin.buffer.read)  # read1: what is there
+    try:
+        descriptor = sys.stdin.fileno()
+    except (OSError, ValueError):  # not a real file (a test's replacement): nothing to read
+        return
     pending = b""
     number = 0
     while True:
-        chunk = await trio.to_thread.run_sync(read, 65536, abandon_on_cancel=True)
+        # os.read in a worker thread: it returns what is there (a pipe in large chunks, a terminal a line at a time)
+        # and holds no lock of Python's buffered stdin, so an abandoned read cannot block the interpreter's exit.
+        chunk = await trio.to_thread.run_sync(os.read, descriptor, 65536, abandon_on_cancel=True)
         if not chunk:
             break
         pending += chunk
@@ -256,13 +263,6 @@ async def _send_stdin(dat: Any, binary: str | None, slash: bool = False) -> None
                 continue  # not sent: wait for the next connection
 
 
-async def _stop_on_signals(cancel_scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            cancel_scope.cancel()
-            return
-
-
 async def _first(*waits: Callable[[], Awaitable[object]]) -> int:
     """Run ``waits`` concurrently; return the index of the first to return (the others are cancelled)."""
     first: list[int] = []
@@ -289,7 +289,6 @@ async def _outcome(dat: Any, printer: _Printer, options: WatchOptions) -> int:
 
 async def watch(dat: Any, printer: _Printer, options: WatchOptions, nursery: trio.Nursery) -> int:
     """Run ``dat`` in ``nursery`` and watch it until the session ends; returns the exit code."""
-    nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
     await nursery.start(dat.run)
     if not dat.connected and not options.wait:
         return EXIT_FAILED  # the monitor line already said why
@@ -322,12 +321,20 @@ async def run_session(dat: Any, printer: _Printer, options: WatchOptions, feed: 
     """The whole life of ``wsdat connect`` / ``wsdat demo``: returns the exit code, prints the summary, saves."""
     started = trio.current_time()
     code = EXIT_OK
-    async with trio.open_nursery() as nursery:
-        if feed is not None:
-            await nursery.start(feed.run)
-            dat.par.netaddress = feed.url
-        code = await watch(dat, printer, options, nursery)
-        nursery.cancel_scope.cancel()
+    token = trio.lowlevel.current_trio_token()
+    session = trio.CancelScope()
+
+    def stop(signum: int) -> None:  # called from the signal handler: flags and the trio token only
+        dat.stop()
+        token.run_sync_soon(session.cancel)
+
+    with stop_on_signals(stop), session:  # also while the DAT closes: a second signal ends it at once
+        async with trio.open_nursery() as nursery:
+            if feed is not None:
+                await nursery.start(feed.run)
+                dat.par.netaddress = feed.url
+            code = await watch(dat, printer, options, nursery)
+            nursery.cancel_scope.cancel()
     if dat.info.connects:
         sys.stderr.write(f"wsdat: {_summary(dat, printer, trio.current_time() - started)}\n")
     if options.strict and dat.info.hook_errors and code == EXIT_OK:
@@ -342,6 +349,8 @@ def _watch_options(args: argparse.Namespace, stdout: TextIO) -> WatchOptions:
     save = Path(args.save) if args.save else None
     if save is not None and save.suffix.lower() not in SAVE_FORMATS:
         raise UsageError(f"--save: {args.save!r} must end in {', '.join(SAVE_FORMATS)}")
+    if save is not None and not save.resolve().parent.is_dir():
+        raise UsageError(f"--save: {args.save!r}: the folder {str(save.parent)!r} does not exist")
     if args.count is not None and args.count < 1:
         raise UsageError(f"--count: {args.count} is not allowed; expected an integer >= 1")
     live = args.output is None and stdout.isatty()
@@ -429,6 +438,52 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return trio.run(session)
 
 
+def cmd_work(args: argparse.Namespace) -> int:
+    from .work import WorkerDAT, WorkOptions, run_worker, watch_signals
+
+    params = parameters_from(args)
+    params["active"] = True
+    options = _watch_options(args, sys.stdout)
+    options.send_stdin = False
+    settings = plugin_settings_from(args, params.get("callbacks", ()))
+    work = WorkOptions(url=args.url, stream=args.stream, group=args.group, maxdeliveries=args.maxdeliveries,
+                       claimidle=args.claimidle, batch=args.batch, block=args.block, start=args.start)
+    if args.consumer:
+        work.consumer = args.consumer
+    try:
+        work.check()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    writer = None if options.live else MessageWriter(sys.stdout, options.output, with_bytes=bool(params.get("bytes")))
+    printer = _Printer(writer, options.count)
+    params["callbacks"] = [printer, *params.get("callbacks", ())]
+    dat = WorkerDAT(args.name, settings=settings, **params)
+
+    async def session() -> int:
+        started = trio.current_time()
+        stop = trio.Event()
+
+        async def stop_when_counted() -> None:
+            await printer.finished.wait()
+            stop.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch_signals, stop, nursery.cancel_scope)
+            nursery.start_soon(stop_when_counted)
+            await nursery.start(dat.run_offline)
+            _start_view(dat, options, nursery)
+            stats = await run_worker(dat, work, stop)
+            nursery.cancel_scope.cancel()
+        elapsed = trio.current_time() - started
+        sys.stderr.write(f"wsdat: {work.consumer} in group {work.group} of {work.stream}: {stats.line()} in "
+                         f"{elapsed:.1f} s\n")
+        if options.save is not None:
+            _save(dat, options.save)
+        return EXIT_OK
+
+    return trio.run(session)
+
+
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import new_plugin
 
@@ -454,10 +509,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_service, run_service
+    from .http.address import parse_http_address
 
+    http = None
+    if args.http is not None:
+        try:
+            http = parse_http_address(args.http)
+        except ValueError as exc:
+            raise UsageError(f"--http: {exc}") from None
     service = load_service(Path(args.file))
     _setup_console(max(1, args.verbose))  # a service reports its status lines
-    return trio.run(run_service, service)
+    return trio.run(functools.partial(run_service, service, http=http, watch=args.watch))
 
 
 # ----------------------------------------------------------------------------------------------------------- parser
@@ -519,6 +581,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_parameter_flags(replay, skip=("netaddress", "port", "active", "timeout"))
     replay.set_defaults(handler=cmd_replay)
 
+    work = commands.add_parser("work", parents=[verbose],
+                               help="run the hooks on entries of a Redis stream (written by the redis plugin)")
+    work.add_argument("url", nargs="?", default="redis://127.0.0.1:6379/0",
+                      help="the Redis server (default redis://127.0.0.1:6379/0)")
+    work.add_argument("--stream", required=True, help="the stream the ingest DAT writes, e.g. wsdat:feed")
+    work.add_argument("--group", required=True, help="the consumer group: workers of one group share the entries")
+    work.add_argument("--consumer", help="this worker's name in the group (default HOST-PID)")
+    work.add_argument("--maxdeliveries", type=int, default=5, metavar="N",
+                      help="an entry whose hooks raised N times goes to STREAM:dead (default 5)")
+    work.add_argument("--claimidle", type=int, default=30000, metavar="MS",
+                      help="claim entries pending this long on any worker (a dead one, or failed; default 30000)")
+    work.add_argument("--batch", type=int, default=100, metavar="N", help="entries read at once (default 100)")
+    work.add_argument("--block", type=int, default=1000, metavar="MS",
+                      help="longest wait for new entries in one read (default 1000)")
+    work.add_argument("--start", default="0", metavar="ID",
+                      help="where a new group starts: 0 = the whole stream (default), $ = new entries only")
+    _add_watch_flags(work, demo=False)
+    add_parameter_flags(work, skip=("netaddress", "port", "active", "timeout"))
+    work.set_defaults(handler=cmd_work)
+
     plugins = commands.add_parser("plugins", parents=[verbose],
                                   help="list installed plugins (entry points in group 'wsdat')")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -531,6 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[verbose], help="run the DATs of a service file (TOML) in one nursery")
     run.add_argument("file", help="the service file, e.g. service.toml")
+    run.add_argument("--http", metavar="[HOST:]PORT",
+                     help="serve /metrics, /healthz, /api/dats and a live page (a port alone: on 127.0.0.1 only)")
+    run.add_argument("--watch", action="store_true", help="reload the service file when it changes (as SIGHUP does)")
     run.set_defaults(handler=cmd_run)
     return parser
 
@@ -542,10 +627,44 @@ def _sole_exception(error: BaseException) -> BaseException:
     return error
 
 
+def _asked_to_exit(error: BaseException) -> SystemExit | KeyboardInterrupt | None:
+    """A SystemExit or KeyboardInterrupt anywhere in ``error`` (nested exception groups: a callback that called
+    ``sys.exit()`` ends up beside the cancellations it caused)."""
+    if isinstance(error, (SystemExit, KeyboardInterrupt)):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _asked_to_exit(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _callback_of(error: BaseException) -> str | None:
+    """The callback ``error`` was raised in (``onReceiveText (callbacks.py:12)``), if any."""
+    frames = [frame for frame, _ in traceback.walk_tb(error.__traceback__)]
+    return running_callback(frames[-1]) if frames else None
+
+
+def _exit_asked(asked: SystemExit | KeyboardInterrupt) -> int:
+    """sys.exit(code) keeps its code; a KeyboardInterrupt is 130, as for Ctrl-C in a shell. One line when a callback
+    asked."""
+    callback = _callback_of(asked)
+    if isinstance(asked, KeyboardInterrupt):
+        if callback:
+            sys.stderr.write(f"wsdat: interrupted: KeyboardInterrupt in the callback {callback}\n")
+        return 130
+    code = asked.code
+    if code is not None and not isinstance(code, int):
+        sys.stderr.write(f"wsdat: {clean_line(str(code))}\n")
+        code = EXIT_FAILED
+    if callback:
+        sys.stderr.write(f"wsdat: the callback {callback} called sys.exit({code or 0})\n")
+    return code or 0
+
+
 def _exit_code(error: BaseException) -> int | None:
     """Exit code and one line on stderr for the errors a user can cause; None for anything else."""
-    if isinstance(error, KeyboardInterrupt):
-        return EXIT_OK
     if isinstance(error, (UsageError, ValueError, PluginError)):  # ParameterError, ServiceFileError, ReplayError
         code = EXIT_USAGE
     elif isinstance(error, WsdatError):
@@ -567,11 +686,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except BaseException as raised:
+        asked = _asked_to_exit(raised)
+        if asked is not None:
+            return _exit_asked(asked)
         error = _sole_exception(raised)
         known = _exit_code(error)
         if known is not None:
             return known
-        if isinstance(error, SystemExit) or (args is not None and args.verbose):
+        if args is not None and args.verbose:
             raise
         sys.stderr.write(f"wsdat: internal error: {type(error).__name__}: {error} (-v shows the traceback)\n")
         return EXIT_FAILED
