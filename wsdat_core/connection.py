@@ -189,6 +189,10 @@ class BoundedDeflate(PerMessageDeflate):
         return result
 
 
+async def _nothing() -> None:
+    pass
+
+
 def fragment_limit(max_message_size: int) -> int:
     """How many parts a message may arrive in: one per 16 bytes of ``maxmessagesize``, at least 1024. Beyond it the
     sender is flooding (empty continuation frames cost no bytes but cost time), and the connection fails with
@@ -242,6 +246,9 @@ class Link(WebSocketConnection):
         self._keepalive = (options.ping_interval, options.ping_timeout)
         self._keepalive_changed = trio.Event()
         self._pong = trio.Event()  # set by any pong: the peer is alive
+        #: Awaited before a failure's close frame, after the last batch was cooked (the session lets what the hooks
+        #: sent go out first).
+        self.before_close: Callable[[], Awaitable[None]] = _nothing
         self._cooking = False  # the session is cooking a batch: nothing is read meanwhile
         self._cooked = trio.Event()  # set (and renewed) whenever a cook ends
         #: Bytes read from the network, WebSocket framing included.
@@ -479,7 +486,15 @@ class Link(WebSocketConnection):
         self._message_size = self._parts = 0
 
     async def _fail(self, fault: WsdatError, code: int, reason: str) -> None:
-        """Fail the connection (RFC 6455 7.1.7): remember why, send a close frame with ``code``, stop reading."""
+        """Fail the connection (RFC 6455 7.1.7): remember why, send a close frame with ``code``, stop reading.
+
+        What arrived before the fault is delivered first, and what the hooks sent on it goes out before the close
+        frame (bounded), as a strict peer does: a valid message followed by a broken frame still gets its answer.
+        """
+        if self.batch and self._open_handshake.is_set():
+            with trio.move_on_after(CLOSE_WAIT):
+                await self.flush()  # waits for the session to announce the connection, when it has not yet
+                await self.before_close()
         self._fault = fault
         self._closed_by = ClosedBy.WSDAT
         self._close_reason = CloseReason(code, reason)

@@ -493,6 +493,7 @@ class Session:
         dat, info = self.dat, self.dat.info
         queue = SendQueue(dat.par.value("sendqueuesize"), dat.par.value("sendqueuebytes"))
         self._link, self._queue = link, queue
+        link.before_close = queue.wait_sent
         self._send_refused_warned = False
         received_before = self._received_before
         self.cook.bytes_received = lambda: received_before + link.bytes_received
