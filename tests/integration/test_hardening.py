@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -399,3 +400,22 @@ def test_size_limit_off_means_unlimited() -> None:
         dat.table.append("y" * 100)
     assert dat.numRows == 5001 and dat.table.size_evictions == 0
 
+
+
+async def test_the_answer_to_a_message_before_a_broken_frame_goes_out_before_the_close(nursery: trio.Nursery
+                                                                                        ) -> None:
+    async def script(stream: trio.SocketStream, request: Request) -> None:  # all in one read, as Autobahn 3.2 does
+        await stream.send_all(handshake(request) + frame(TEXT, b"hello") + frame(TEXT, b"x", rsv=2))
+        await drain(stream, server, seconds=2)
+
+    class Echo:
+        def onReceiveText(self, dat: WebSocketDAT, message: str) -> None:
+            dat.sendText(message)
+
+    server = await HostileServer(script).start(nursery)
+    dat = WebSocketDAT(netaddress=server.url, callbacks=[Echo()], reconnect=False, pinginterval=0)
+    await nursery.start(dat.run)
+    await wait_until(lambda: server.received)
+    frames = parse_client_frames(server.received[0])
+    assert frames[0] == (TEXT, b"hello")
+    assert frames[1][0] == CLOSE and struct.unpack("!H", frames[1][1][:2]) == (1002,)
