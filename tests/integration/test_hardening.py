@@ -19,7 +19,18 @@ import trio
 from wsdat_core import ParameterError, WebSocketDAT
 from wsdat_core.testing import ScriptedServer, wait_until
 
-from .hostile import CONTINUATION, TEXT, HostileServer, Request, close, frame, handshake, parse_client_frames
+from .hostile import (
+    CLOSE,
+    CONTINUATION,
+    TEXT,
+    HostileServer,
+    Request,
+    close,
+    drain,
+    frame,
+    handshake,
+    parse_client_frames,
+)
 
 WSDAT = [sys.executable, "-m", "wsdat_core"]
 ESCAPES = ("\x1b", "\x07", "\x9b")
