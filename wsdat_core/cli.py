@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -375,15 +375,22 @@ def plugin_settings_from(args: argparse.Namespace, refs: Sequence[object]) -> di
     return settings
 
 
-def _make_dat(params: dict[str, Any], options: WatchOptions, stdout: TextIO, name: str,
-              extra_callbacks: Sequence[object] = (), settings: Mapping[str, Mapping[str, Any]] | None = None
-              ) -> tuple[Any, _Printer]:
+def _make_dat(args: argparse.Namespace, params: dict[str, Any], *, extra_callbacks: Sequence[object] = (),
+              offline: bool = False, factory: Callable[..., Any] | None = None) -> tuple[Any, _Printer, WatchOptions]:
+    """The DAT a command watches (made by ``factory``, a WebSocketDAT by default), with the CLI's printer as its
+    first callbacks plugin and the ``--set`` settings; ``offline``: fed from a recording or a stream, no stdin."""
     from .dat import WebSocketDAT
 
-    writer = None if options.live else MessageWriter(stdout, options.output, with_bytes=bool(params.get("bytes")))
+    if offline:
+        params["active"] = True
+    options = _watch_options(args, sys.stdout)
+    options.send_stdin = options.send_stdin and not offline
+    settings = plugin_settings_from(args, params.get("callbacks", ()))
+    writer = None if options.live else MessageWriter(sys.stdout, options.output,
+                                                     with_bytes=bool(params.get("bytes")))
     printer = _Printer(writer, options.count)
     params["callbacks"] = [printer, *extra_callbacks, *params.get("callbacks", ())]
-    return WebSocketDAT(name, settings=settings, **params), printer
+    return (factory or WebSocketDAT)(args.name, settings=settings, **params), printer, options
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
@@ -395,9 +402,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
         raise UsageError("connect needs a URL (or --netaddress)")
     if args.url is not None:
         params["netaddress"] = args.url
-    options = _watch_options(args, sys.stdout)
-    settings = plugin_settings_from(args, params.get("callbacks", ()))
-    dat, printer = _make_dat(params, options, sys.stdout, args.name, settings=settings)
+    dat, printer, options = _make_dat(args, params)
     return trio.run(run_session, dat, printer, options)
 
 
@@ -406,21 +411,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     params = parameters_from(args)
     params.setdefault("netaddress", "127.0.0.1")  # replaced by the feed's URL once it listens
-    options = _watch_options(args, sys.stdout)
-    settings = plugin_settings_from(args, params.get("callbacks", ()))
-    dat, printer = _make_dat(params, options, sys.stdout, args.name, [DemoCallbacks()], settings)
+    dat, printer, options = _make_dat(args, params, extra_callbacks=[DemoCallbacks()])
     return trio.run(run_session, dat, printer, options, DemoFeed(rate=args.rate))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .replay import replay
 
-    params = parameters_from(args)
-    params["active"] = True
-    options = _watch_options(args, sys.stdout)
-    options.send_stdin = False
-    settings = plugin_settings_from(args, params.get("callbacks", ()))
-    dat, printer = _make_dat(params, options, sys.stdout, args.name, settings=settings)
+    dat, printer, options = _make_dat(args, parameters_from(args), offline=True)
 
     async def session() -> int:
         started = trio.current_time()
@@ -441,11 +439,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_work(args: argparse.Namespace) -> int:
     from .work import WorkerDAT, WorkOptions, run_worker, watch_signals
 
-    params = parameters_from(args)
-    params["active"] = True
-    options = _watch_options(args, sys.stdout)
-    options.send_stdin = False
-    settings = plugin_settings_from(args, params.get("callbacks", ()))
     work = WorkOptions(url=args.url, stream=args.stream, group=args.group, maxdeliveries=args.maxdeliveries,
                        claimidle=args.claimidle, batch=args.batch, block=args.block, start=args.start)
     if args.consumer:
@@ -454,10 +447,7 @@ def cmd_work(args: argparse.Namespace) -> int:
         work.check()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    writer = None if options.live else MessageWriter(sys.stdout, options.output, with_bytes=bool(params.get("bytes")))
-    printer = _Printer(writer, options.count)
-    params["callbacks"] = [printer, *params.get("callbacks", ())]
-    dat = WorkerDAT(args.name, settings=settings, **params)
+    dat, printer, options = _make_dat(args, parameters_from(args), offline=True, factory=WorkerDAT)
 
     async def session() -> int:
         started = trio.current_time()

@@ -35,6 +35,7 @@ from .dat import WebSocketDAT
 
 __all__ = [
     "ScriptedServer",
+    "TCPRelay",
     "dat_factory",
     "wait_for_calls",
     "wait_for_rows",
@@ -63,6 +64,49 @@ async def wait_for_rows(dat: WebSocketDAT, count: int, timeout: float = DEFAULT_
 async def wait_for_calls(calls: Sequence[object], count: int, timeout: float = DEFAULT_WAIT) -> None:
     """Wait until the list ``calls`` (filled by a hook) has at least ``count`` items."""
     await wait_until(lambda: len(calls) >= count, timeout, f"{count} hook calls (have {len(calls)})")
+
+
+class TCPRelay:
+    """A TCP relay on loopback to ``127.0.0.1:target`` that a test can cut (connections dropped, the port refusing)
+    and restore, to take a broker or a server away from a plugin and bring it back::
+
+        relay = TCPRelay(6379)
+        await relay.start(nursery)      # listens on relay.port (the same port again after a cut)
+        relay.cut()
+        await relay.start(nursery)
+    """
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = 0
+        self._scope: trio.CancelScope | None = None
+
+    async def _pipe(self, source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
+        while data := await source.receive_some(65536):
+            await sink.send_all(data)
+
+    async def _handle(self, downstream: trio.SocketStream) -> None:
+        async with (downstream, await trio.open_tcp_stream("127.0.0.1", self.target) as upstream,
+                    trio.open_nursery() as nursery):
+            nursery.start_soon(self._pipe, downstream, upstream)
+            await self._pipe(upstream, downstream)
+            nursery.cancel_scope.cancel()
+
+    async def _serve(self, *, task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED
+                     ) -> None:
+        with trio.CancelScope() as self._scope:
+            listeners = await trio.open_tcp_listeners(self.port, host="127.0.0.1")
+            self.port = listeners[0].socket.getsockname()[1]
+            await trio.serve_listeners(self._handle, listeners, task_status=task_status)
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Listen (again): on a new port the first time, on the same one after :meth:`cut`."""
+        await nursery.start(self._serve)
+
+    def cut(self) -> None:
+        """Drop every relayed connection and stop listening."""
+        assert self._scope is not None
+        self._scope.cancel()
 
 
 class ScriptedServer:

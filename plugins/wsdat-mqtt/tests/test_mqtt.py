@@ -19,7 +19,7 @@ import trio
 from wsdat_mqtt import MqttBridge, _Bridge
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import wait_until
+from wsdat_core.testing import TCPRelay, wait_until
 
 BROKER_HOST, BROKER_PORT = "127.0.0.1", 1883
 
@@ -73,38 +73,7 @@ def peer(topic: str) -> Iterator[Peer]:
     peer.stop()
 
 
-class Relay:
-    """A TCP relay on loopback to the broker that the test can cut (connections dropped, port refusing) and
-    restore."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self.port = 0
-        self._scope: trio.CancelScope | None = None
-
-    async def _pipe(self, source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
-        while data := await source.receive_some(65536):
-            await sink.send_all(data)
-
-    async def _handle(self, downstream: trio.SocketStream) -> None:
-        async with (downstream, await trio.open_tcp_stream("127.0.0.1", self.target) as upstream,
-                    trio.open_nursery() as nursery):
-            nursery.start_soon(self._pipe, downstream, upstream)
-            await self._pipe(upstream, downstream)
-            nursery.cancel_scope.cancel()
-
-    async def _serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with trio.CancelScope() as self._scope:
-            listeners = await trio.open_tcp_listeners(self.port, host="127.0.0.1")
-            self.port = listeners[0].socket.getsockname()[1]
-            await trio.serve_listeners(self._handle, listeners, task_status=task_status)
-
-    async def start(self, nursery: trio.Nursery) -> None:
-        await nursery.start(self._serve)
-
-    def cut(self) -> None:
-        assert self._scope is not None
-        self._scope.cancel()
+Relay = TCPRelay
 
 
 class Monitor:

@@ -26,7 +26,7 @@ import trio
 from wsdat_redis import RedisSink
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import wait_until
+from wsdat_core.testing import TCPRelay, wait_until
 from wsdat_core.work import RedisUnavailable, WorkerDAT, WorkOptions, dead_key, run_worker, send_key
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -72,41 +72,12 @@ def check_in_order(found: list[dict[str, Any]], expected: list[str]) -> None:
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), "seq must increase and never repeat"
 
 
-class Relay:
-    """A TCP relay on loopback to Redis that the test can cut (connections dropped, port refusing) and restore."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self.port = 0
-        self._scope: trio.CancelScope | None = None
+class Relay(TCPRelay):
+    """A relay to Redis (see :class:`wsdat_core.testing.TCPRelay`)."""
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    async def _pipe(self, source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
-        while data := await source.receive_some(65536):
-            await sink.send_all(data)
-
-    async def _handle(self, downstream: trio.SocketStream) -> None:
-        async with (downstream, await trio.open_tcp_stream("127.0.0.1", self.target) as upstream,
-                    trio.open_nursery() as nursery):
-            nursery.start_soon(self._pipe, downstream, upstream)
-            await self._pipe(upstream, downstream)
-            nursery.cancel_scope.cancel()
-
-    async def _serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with trio.CancelScope() as self._scope:
-            listeners = await trio.open_tcp_listeners(self.port, host="127.0.0.1")
-            self.port = listeners[0].socket.getsockname()[1]
-            await trio.serve_listeners(self._handle, listeners, task_status=task_status)
-
-    async def start(self, nursery: trio.Nursery) -> None:
-        await nursery.start(self._serve)
-
-    def cut(self) -> None:
-        assert self._scope is not None
-        self._scope.cancel()
 
 
 @pytest.fixture
