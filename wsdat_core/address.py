@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .errors import ParameterError
 
-__all__ = ["DEFAULT_PORT", "Endpoint", "resolve_url"]
+__all__ = ["DEFAULT_PORT", "Endpoint", "resolve_url", "shown_userinfo"]
 
 DEFAULT_PORT = 80
 _SECURE_PORT = 443
@@ -79,8 +79,7 @@ class Endpoint:
     @property
     def url(self) -> str:
         """The full URL to show, port always written, password masked: ``wss://bob:***@example.com:443/feed?x=1``."""
-        user = f"{self.username}:***@" if self.password else f"{self.username}@" if self.username else ""
-        return f"{self.scheme}://{user}{self.netloc}{self.resource}"
+        return f"{self.scheme}://{shown_userinfo(self.username, self.password)}{self.netloc}{self.resource}"
 
     @property
     def authorization(self) -> str | None:
@@ -92,6 +91,13 @@ class Endpoint:
 
     def __str__(self) -> str:
         return self.url
+
+
+def shown_userinfo(username: str, password: str) -> str:
+    """``user:***@`` (or ``user@``, or nothing) to show in a URL: a password is never shown."""
+    if password:
+        return f"{username}:***@"
+    return f"{username}@" if username else ""
 
 
 def _check_port(value: object, name: str = "port") -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
-from .address import Endpoint
+from .address import Endpoint, shown_userinfo
 from .errors import ParameterError
 
 __all__ = ["OFF", "PROXY_SCHEMES", "ProxySpec", "check_proxy", "parse_proxy", "proxy_for"]
@@ -47,9 +47,8 @@ class ProxySpec:
     @property
     def url(self) -> str:
         """The proxy's URL to show: the password reads ``***``."""
-        user = f"{self.username}:***@" if self.password else f"{self.username}@" if self.username else ""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{user}{host}:{self.port}"
+        return f"{self.scheme}://{shown_userinfo(self.username, self.password)}{host}:{self.port}"
 
     @property
     def remote_dns(self) -> bool:
