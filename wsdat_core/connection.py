@@ -48,6 +48,7 @@ from wsproto.events import (
 )
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason as Codes
+from wsproto.frame_protocol import Opcode, RsvBits
 
 from . import __version__
 from .address import Endpoint, resolve_url
@@ -148,12 +149,25 @@ class ConnectOptions:
 class BoundedDeflate(PerMessageDeflate):
     """wsproto's permessage-deflate, offered as websockets offers it, with every message's *decompressed* size
     bounded by ``maxmessagesize``: a compression bomb fails the connection with 1009 once more than that was
-    inflated, so memory stays bounded."""
+    inflated, so memory stays bounded.
+
+    Control frames pass untouched: RFC 6455 (5.4) lets a ping come between the fragments of a message and RFC 7692
+    (6.1) never compresses it, but wsproto's extension takes the ping's FIN for the end of the compressed message
+    (the fragments after it would not be inflated). The frame hooks below skip control frames altogether.
+    """
 
     def __init__(self, max_size: int) -> None:
         super().__init__()
         self.max_size = max_size
         self._inflated = 0  # bytes inflated of the current message
+        self._control = False  # the frame being read is a control frame
+
+    def frame_inbound_header(self, proto: Any, opcode: Opcode, rsv: RsvBits,
+                             payload_length: int) -> Codes | RsvBits:
+        self._control = opcode.iscontrol()
+        if self._control:
+            return Codes.PROTOCOL_ERROR if rsv.rsv1 else RsvBits(False, False, False)
+        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
 
     def offer(self) -> str:
         return "client_max_window_bits"
@@ -168,7 +182,8 @@ class BoundedDeflate(PerMessageDeflate):
                                fatal=True) from exc
 
     def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | Codes:
-        if not self._inbound_compressed or not self._inbound_is_compressible or self._decompressor is None:
+        if (self._control or not self._inbound_compressed or not self._inbound_is_compressible
+                or self._decompressor is None):
             return data
         room = self.max_size - self._inflated
         try:
@@ -179,6 +194,8 @@ class BoundedDeflate(PerMessageDeflate):
         return Codes.MESSAGE_TOO_BIG if self._inflated > self.max_size else inflated
 
     def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | Codes | None:
+        if self._control:
+            return None
         result = super().frame_inbound_complete(proto, fin)
         if isinstance(result, bytes):
             self._inflated += len(result)

@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -19,6 +21,39 @@ def wsdat(*args: str, stdin: str = "", timeout: float = 20, env: dict[str, str] 
           ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*WSDAT, *args], input=stdin, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+class PipeLines:
+    """The lines of a child's pipe, read by a thread as they come, so a test can wait for one (instead of sleeping)."""
+
+    def __init__(self, pipe: IO[str]) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe: IO[str]) -> None:
+        for line in pipe:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float = 15) -> None:
+        """Wait until ``predicate(lines)`` holds; AssertionError (with the lines) if the pipe closes or time runs out
+        first."""
+        with self._changed:
+            self._changed.wait_for(lambda: predicate(self.lines) or self.closed, timeout)
+            assert predicate(self.lines), self.lines
+
+    def all(self, timeout: float = 15) -> list[str]:
+        """Every line, once the pipe has closed."""
+        self._thread.join(timeout)
+        assert self.closed, "the pipe did not close"
+        return self.lines
 
 
 def test_plain_output_count_and_summary(independent_server) -> None:
@@ -164,13 +199,21 @@ def test_server_closing_with_reconnect_off_ends_the_session(independent_server) 
 
 
 def test_sigterm_stops_cleanly_with_a_summary(independent_server) -> None:
-    process = subprocess.Popen([*WSDAT, "connect", independent_server.url, "--no-stdin"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
-    process.send_signal(signal.SIGTERM)
-    _out, err = process.communicate(timeout=10)
+    with subprocess.Popen([*WSDAT, "connect", independent_server.url], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        out = PipeLines(process.stdout)
+        process.stdin.write("ready?\n")  # the server echoes it: once printed, the session is connected and running
+        process.stdin.flush()
+        out.wait_for(lambda lines: "ready?" in lines)
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+        err = process.stderr.read()
+        printed = out.all()  # before the pipes close
     assert process.returncode == 0, err
-    assert "message(s) received" in err and "Traceback" not in err
+    assert printed == ["ready?"]
+    assert err.startswith("wsdat: 1 message(s) received (1 text, 0 binary), 1 sent, 1 connection(s), 0 error(s)"), err
+    assert "Traceback" not in err
 
 
 def test_live_view_on_a_terminal_escapes_remote_control_sequences(independent_server) -> None:
@@ -219,16 +262,23 @@ def test_wait_keeps_retrying_the_first_connection(start_server) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    process = subprocess.Popen([*WSDAT, "connect", f"ws://127.0.0.1:{port}/", "--wait", "--reconnectdelay", "0.2",
-                                "--reconnectmaxdelay", "0.3", "--count", "1"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
-    assert process.poll() is None, "without a server, --wait keeps trying"
-    start_server("--port", str(port))
-    out, err = process.communicate("hello again\n", timeout=15)
-    assert process.returncode == 0, err
+    refused = f"wsdat: cannot connect to ws://127.0.0.1:{port}/: connection refused by 127.0.0.1:{port}"
+    with subprocess.Popen([*WSDAT, "connect", f"ws://127.0.0.1:{port}/", "--wait", "--reconnectdelay", "0.2",
+                           "--reconnectmaxdelay", "0.3", "--count", "1"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        err = PipeLines(process.stderr)
+        # without a server, --wait keeps trying: one line per attempt, and the process stays
+        err.wait_for(lambda lines: lines.count(refused) >= 3)
+        assert process.poll() is None
+        start_server("--port", str(port))
+        process.stdin.write("hello again\n")
+        process.stdin.close()
+        assert process.wait(15) == 0, err.all()
+        out = process.stdout.read()
+        printed = err.all()  # before the pipes close
     assert out.strip() == "hello again"
-    assert "connection refused" in err
+    assert printed[:3] == [refused] * 3
 
 
 def test_several_callbacks_after_one_flag_and_the_url_last(independent_server, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from wsdat_core import WebSocketDAT
 from wsdat_core.testing import wait_until
@@ -129,12 +130,28 @@ async def test_broken_handshakes_fail_clearly(nursery: trio.Nursery, script, fra
     assert dat.info.errors == 1
     assert fragment in dat.last_error
     assert any(fragment in line for line in seen.monitor)
-    if fatal:  # 4xx: not retried, the DAT waits for a parameter change
+    if fatal:  # 4xx: not retried, the DAT waits for a parameter change (an hour of it: the test below)
         await wait_until(lambda: dat.stalled)
-        await trio.sleep(0.3)
-        assert server.connections == 1
+        assert server.connections == 1 and dat.info.reconnects == 0
     else:  # retried with backoff
         await wait_until(lambda: server.connections >= 2)
+    dat.stop()
+
+
+@pytest.mark.parametrize(
+    "response",
+    [b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+     b"HTTP/1.1 403 Forbidden\r\n\r\nand a body that never ends"],
+    ids=["http-403", "403-endless-body"],
+)
+async def test_a_fatal_refusal_is_not_retried_for_an_hour(virtual_clock: trio.testing.MockClock,
+                                                          nursery: trio.Nursery, response: bytes) -> None:
+    # on the virtual clock any timer the DAT set to retry would fire within the hour
+    server = await HostileServer(answer(response)).start(nursery)
+    dat, _ = await start(nursery, server, timeout=1500, reconnect=True, reconnectdelay=0.1)
+    assert dat.stalled and "HTTP 403" in dat.last_error
+    await trio.sleep(3600)
+    assert server.connections == 1 and dat.info.reconnects == 0 and dat.info.errors == 1 and dat.stalled
     dat.stop()
 
 
@@ -306,7 +323,7 @@ async def test_reconnect_keeps_rows_without_duplicates_or_reordering(nursery: tr
     dat.stop()
 
 
-async def test_no_reconnect_after_active_off(nursery: trio.Nursery) -> None:
+async def test_no_reconnect_after_active_off(virtual_clock: trio.testing.MockClock, nursery: trio.Nursery) -> None:
     async def script(stream: trio.SocketStream, request: Request) -> None:
         await stream.send_all(handshake(request) + text("hi"))
         await drain(stream, server)
@@ -314,8 +331,9 @@ async def test_no_reconnect_after_active_off(nursery: trio.Nursery) -> None:
     server = await HostileServer(script).start(nursery)
     dat, _ = await start(nursery, server, reconnect=True, reconnectdelay=0.05)
     dat.par.active = False
-    await wait_until(lambda: dat.info.disconnects == 1)
-    await trio.sleep(0.3)
+    await dat.wait_stopped()  # the polite close: the server never answers it, so 2 s (virtual) pass first
+    assert dat.info.disconnects == 1
+    await trio.sleep(3600)  # virtual: a reconnect timer, had the DAT set one, would have fired
     assert server.connections == 1
     assert dat.info.reconnects == 0
     dat.stop()
@@ -401,14 +419,21 @@ async def test_misbehaving_hooks_are_reported_and_the_dat_stays_stoppable(nurser
         def onReceiveText(self, message: str) -> None:
             good.append(message)
 
+    lines: list[str] = []
+
+    class Monitor:
+        def onMonitorMessage(self, message: str) -> None:
+            lines.append(message)
+
     server = await HostileServer(script).start(nursery)
-    dat = WebSocketDAT(netaddress=server.url, callbacks=[Raises(), Blocks(), Forever(), Floods(), Good()],
+    dat = WebSocketDAT(netaddress=server.url, callbacks=[Raises(), Blocks(), Forever(), Floods(), Good(), Monitor()],
                        async_hook_limit=4, sendqueuesize=100, reconnect=False)
     await nursery.start(dat.run)
-    # async slots fill after 4 messages: the DAT stops reading (backpressure), others still ran for those
-    await wait_until(lambda: len(good) >= 4)
-    await trio.sleep(0.3)
-    assert len(good) < 40
+    # async slots fill after 4 messages: the fifth waits for a slot, and the DAT stops reading there (backpressure);
+    # the other hooks ran for all five
+    await wait_until(lambda: any("all 4 async callback slots are busy" in line for line in lines))
+    await trio.testing.wait_all_tasks_blocked()  # everything that could still run has run
+    assert len(good) == 5
     assert dat.info.errors >= 4  # Raises, once per message that got through
     assert "raised ValueError" in dat.last_error
     assert dat.info.warnings >= 3  # slow cook, slots busy, send queue full

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import trio
 
 from wsdat_core import WebSocketDAT
 from wsdat_core.testing import ScriptedServer, wait_until
@@ -46,19 +45,18 @@ async def test_send_when_not_connected_returns_minus_one_with_a_monitor_message(
 
 async def test_full_send_queue_refuses_and_warns_never_grows(ws_server: ScriptedServer, dat_factory) -> None:
     dat = await dat_factory(sendqueuesize=3)
-    # No checkpoint between the calls: the sender task cannot drain the queue meanwhile.
+    # No checkpoint between the calls: the sender task cannot take anything from the queue meanwhile, so exactly
+    # sendqueuesize messages are accepted (TD's sendText returns -1 from the first one past it).
     results = [dat.sendText(f"m{i}") for i in range(10)]
-    # three wait in the queue; the sender task, idle until now, may already hold one more
-    accepted = results.index(-1)
-    assert accepted in (3, 4)
-    assert results == [2] * accepted + [-1] * (10 - accepted)
+    assert results == [2] * 3 + [-1] * 7
     assert dat.info.warnings == 1
-    await ws_server.wait_received(accepted)
-    await trio.sleep(0.05)
-    assert ws_server.received == [f"m{i}" for i in range(accepted)]
-    # once drained, sending works again
+    await wait_until(lambda: dat.info.messages_sent == 3)
+    # once drained, sending works again; what was refused never goes out: the next message follows the three
     assert dat.sendText("again") == 5
-    await ws_server.wait_received(accepted + 1)
+    await ws_server.wait_received(4)
+    assert ws_server.received == ["m0", "m1", "m2", "again"]
+    await wait_until(lambda: dat.info.messages_sent == 4)
+    assert dat.info.warnings == 1
 
 
 async def test_send_pong_and_ping_payload_limits(ws_server: ScriptedServer, dat_factory) -> None:

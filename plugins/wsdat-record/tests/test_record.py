@@ -32,7 +32,9 @@ async def test_records_every_event_and_flushes_per_cook(ws_server, dat_factory, 
     await wait_until(lambda: path.exists() and sum(r["event"] == "ping" for r in lines(path)) == 1)
     records = lines(path)
     events = [r["event"] for r in records]
-    assert events[events.index("connect")] == "connect"
+    # every event that is not a monitor line, once and in the order it happened: the connect first
+    assert [event for event in events if event != "monitor"] == ["connect", "text", "text", "binary", "ping"]
+    assert [r["url"] for r in records if r["event"] == "connect"] == [ws_server.url]
     assert [(r["row"], r["message"]) for r in records if r["event"] == "text"] == [(1, "one"), (2, "two")]
     assert [base64.b64decode(r["base64"]) for r in records if r["event"] == "binary"] == [b"\x00\x01"]
     assert any(r["event"] == "monitor" and "connected to" in r["message"] for r in records)
