@@ -17,6 +17,7 @@ the moment its handshake finished. Clients:
   wsdat-send         the same through dat.sendText
   wsdat-latency      /paced messages: server-send to hook-call latency, p50/p99 in microseconds
   wsdat-many         N DATs in one process on a /tick feed: CPU % of one core and RSS
+  rows               no network: N fresh 100 B strings appended to a deque of maxlen M (what keeping rows costs)
 """
 
 from __future__ import annotations
@@ -203,6 +204,20 @@ def wsdat_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, **_: o
     return {"seconds": result[0], "table_rss_growth": table_growth[0]}
 
 
+def rows_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, **_: object) -> float:
+    """The cost of keeping rows alone: each message a fresh str decoded from bytes, as the DAT's are, held in a
+    deque bounded as its table is (the URL is not used)."""
+    from collections import deque
+
+    payload = b"x" * 100
+    rows: deque[str] = deque(maxlen=maxlines if clamp else None)
+    append = rows.append
+    start = time.perf_counter()
+    for _ in range(n):
+        append(str(payload, "utf-8"))
+    return time.perf_counter() - start
+
+
 def wsproto_send_loop(url: str, n: int, **_: object) -> float:
     from wsproto.events import TextMessage
 
@@ -226,13 +241,16 @@ def wsdat_send_loop(url: str, n: int, **_: object) -> float:
     result: list[float] = []
 
     async def run() -> None:
-        dat = WebSocketDAT(netaddress=url, sendqueuesize=n + 1, reconnect=False, pinginterval=0)
+        message = "x" * 100
+        # the whole run fits the queue (by count and by bytes): the loop measures sending, not refusals
+        dat = WebSocketDAT(netaddress=url, sendqueuesize=n + 1, sendqueuebytes=2 * n * len(message) + 1024,
+                           reconnect=False, pinginterval=0)
         async with trio.open_nursery() as nursery:
             await nursery.start(dat.run)
-            message = "x" * 100
             start = time.perf_counter()
             for _ in range(n):
-                dat.sendText(message)
+                if dat.sendText(message) < 0:
+                    raise SystemExit(f"sendText refused a message: {dat.last_error}")
             while dat.numRows < 2 and dat.info.state == "open":
                 await trio.sleep(0.0005)
             result.append(time.perf_counter() - start)
@@ -307,6 +325,7 @@ CLIENTS: dict[str, Callable[..., object]] = {
     "wsdat-send": wsdat_send_loop,
     "wsdat-latency": wsdat_latency,
     "wsdat-many": wsdat_many,
+    "rows": rows_loop,
 }
 
 
