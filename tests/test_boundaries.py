@@ -13,14 +13,16 @@ import itertools
 import math
 import struct
 import sys
+import zlib
 
 import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 
 from wsdat_core.backoff import Backoff
-from wsdat_core.connection import _size_of, fragment_limit
+from wsdat_core.connection import BoundedDeflate, _size_of, fragment_limit
 from wsdat_core.events import EventKind
 from wsdat_core.framing import FrameSplitter, frame_extent
 from wsdat_core.sendqueue import Receipt, SendQueue, settle
@@ -282,6 +284,26 @@ async def test_wait_sent_returns_once_the_sender_reported_the_batch_written() ->
         assert len(batch) == 2
         await trio.testing.wait_all_tasks_blocked()
         assert finished == []  # taken, not yet written
+        queue.written()
+    assert finished == ["sent"]
+
+
+async def test_wait_sent_begun_while_the_sender_holds_a_batch_waits_for_it() -> None:
+    # the queue is empty once the sender took the batch, but nothing was written yet: "sent" must still wait
+    queue = SendQueue(5)
+    queue.put(item(1))
+    await queue.take(100)
+    assert len(queue) == 0
+    finished: list[str] = []
+
+    async def wait() -> None:
+        await queue.wait_sent()
+        finished.append("sent")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        assert finished == []
         queue.written()
     assert finished == ["sent"]
 
@@ -572,3 +594,43 @@ def test_absurd_64_bit_lengths_are_never_decoded_from_what_is_there() -> None:
         frame = b"\x82\x7f" + length.to_bytes(8, "big") + b"abc"
         assert frame_extent(frame) == 10 + length
         assert split(FrameSplitter(2**31), frame) == ([], frame)
+
+
+# -- the inflated size, counted across a message's fragments -------------------------------------------------------
+def _compressed_fragments(payload: bytes, parts: int, ping: bool) -> bytes:
+    """``payload`` deflated (RFC 7692) and sent as ``parts`` fragments: the first with RSV1, the last final; with
+    ``ping``, a ping after the first fragment (RFC 6455 5.4)."""
+    compressor = zlib.compressobj(wbits=-15)
+    data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    data = data[:-4]  # the 00 00 ff ff tail is implied
+    cut = [len(data) * i // parts for i in range(parts + 1)]
+    frames = b""
+    for i in range(parts):
+        first = (0x80 if i == parts - 1 else 0) | (0x40 | 0x2 if i == 0 else 0x0)
+        chunk = data[cut[i]:cut[i + 1]]
+        frames += bytes([first, len(chunk)]) + chunk  # every chunk is < 126 bytes here
+        if ping and i == 0:
+            frames += b"\x89\x03mid"
+    return frames
+
+
+@pytest.mark.parametrize("ping", [False, True], ids=["fragments", "a-ping-between"])
+@pytest.mark.parametrize(("size", "refused"), [(100, False), (101, True)])
+def test_the_deflate_extension_bounds_the_inflated_size_across_fragments(size: int, refused: bool,
+                                                                           ping: bool) -> None:
+    # each fragment inflates to well under the limit; together they are exactly the limit, or one byte more: the
+    # extension itself counts the whole message (memory stays bounded whatever the rest of the stack does)
+    extension = BoundedDeflate(100)
+    extension.finalize("permessage-deflate")  # as the server agreed it
+    protocol = FrameProtocol(client=True, extensions=[extension])
+    protocol.receive_bytes(_compressed_fragments(bytes(range(size)), 4, ping))
+    if refused:
+        with pytest.raises(ParseFailed) as failed:
+            list(protocol.received_frames())
+        assert failed.value.code == CloseReason.MESSAGE_TOO_BIG
+    else:
+        frames = list(protocol.received_frames())
+        data = [frame for frame in frames if frame.opcode != Opcode.PING]
+        assert b"".join(frame.payload for frame in data) == bytes(range(size))
+        assert data[-1].message_finished
+        assert [frame.payload for frame in frames if frame.opcode == Opcode.PING] == ([b"mid"] if ping else [])

@@ -76,6 +76,10 @@ ADDRESS_REFUSALS = [
     ("ws://:80", 80, "netaddress", "<address> (the host is missing)"),
     ("ws://user@/", 80, "netaddress", "<address> (the host is missing)"),
     ("ws://a]b", 80, "netaddress", "<address> (*)"),
+    # after "[IPv6]" only ":port" may follow: a second "]" or other text is refused, not cut off
+    ("ws://[::1]x]:80/", 80, "netaddress", "[IPv6 address] followed by nothing or :port ('x]:80' follows it)"),
+    ("[::1]]", 80, "netaddress", "[IPv6 address] followed by nothing or :port (']' follows it)"),
+    ("[::1]x", 80, "netaddress", "[IPv6 address] followed by nothing or :port ('x' follows it)"),
     ("-bad-.com", 80, "netaddress", "<address> ('-bad-.com' is not a valid host name)"),
     ("bad_host!", 80, "netaddress", "<address> ('bad_host!' is not a valid host name)"),
     ("a..b", 80, "netaddress", "<address> ('a..b' is not a valid host name)"),

@@ -35,6 +35,7 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z
                        r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$")
 # Characters kept as they are in a path or query (RFC 3986 pchar, '%' for escapes already there).
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_PORT_SUFFIX = re.compile(r":[0-9]*")  # what may follow "[IPv6]" in a netloc (urlsplit checks the number itself)
 _ALLOWED = "a host name, IPv4 address or [IPv6] address, optionally with ws:// or wss://, :port and /path"
 
 
@@ -185,12 +186,18 @@ def _bare_ipv6(text: str) -> str | None:
 def _check_host(netloc: str, hostname: str | None, netaddress: str) -> str:
     host_part = netloc.rsplit("@", 1)[-1]
     if host_part.startswith("["):
-        literal = host_part[1:host_part.find("]")] if "]" in host_part else ""
+        close = host_part.find("]")
+        literal = host_part[1:close] if close > 0 else ""
         try:
-            return str(ipaddress.IPv6Address(literal))
+            address = str(ipaddress.IPv6Address(literal))
         except ValueError:
             raise ParameterError("netaddress", netaddress,
                                  f"a valid IPv6 address in brackets ({literal!r} is not one)") from None
+        rest = host_part[close + 1:]
+        if rest and not _PORT_SUFFIX.fullmatch(rest):
+            raise ParameterError("netaddress", netaddress,
+                                 f"[IPv6 address] followed by nothing or :port ({rest!r} follows it)")
+        return address
     if not hostname:
         raise ParameterError("netaddress", netaddress, _ALLOWED + " (the host is missing)")
     if hostname.count(":") >= 1 or "]" in host_part:
