@@ -224,3 +224,19 @@ def test_the_differential_harness_sees_a_difference_when_there_is_one() -> None:
     plain = trio.run(run_link, raw_frame(1, b"\xff"), [], False)
     assert plain.end is not None and plain.end.code == 1007 and plain.end.fault is not None
     assert (CLOSE, struct.pack("!H", 1007) + b"") == (plain.sent[0][0], plain.sent[0][1][:2])
+
+
+def test_frames_for_wsproto_cut_at_every_byte_agree_with_plain_wsproto() -> None:
+    # the frames the fast path hands to wsproto (fragments with a ping between them, a frame over the limit) among
+    # simple ones with 16-bit lengths, the stream cut into single bytes: a header arriving in pieces, which random
+    # cuts rarely reach
+    stream = (raw_frame(1, b"a" * 130, fin=False) + raw_frame(9, b"mid") + raw_frame(0, "é".encode() * 3)
+              + raw_frame(2, b"b" * 130) + raw_frame(1, b"ok") + raw_frame(2, b"w" * (LIMIT + 1)))
+    every_byte = list(range(1, 4 * len(stream)))
+    fast = trio.run(run_link, stream, every_byte, True)
+    plain = trio.run(run_link, stream, every_byte, False)
+    assert [kind for kind, _ in fast.events] == [EventKind.PING, EventKind.TEXT, EventKind.BINARY, EventKind.TEXT]
+    assert fast.end is not None and fast.end.code == 1009
+    assert fast.events == plain.events
+    assert fast.end == plain.end
+    assert fast.sent == plain.sent
