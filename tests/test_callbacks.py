@@ -243,3 +243,45 @@ def test_list_plugins_shows_distribution_version_and_hooks() -> None:
     assert echo.distribution == "wsdat-echo"
     assert echo.version == "0.1.0"
     assert echo.hooks == ("onReceiveText",)
+
+
+@pytest.mark.parametrize("executeloc", ["current", "callbacks", "op"])
+def test_me_as_a_global_of_a_callbacks_file_follows_execute_from(tmp_path: Path, executeloc: str) -> None:
+    # TD files use `me` as a global, at module level and in the hooks; the hooks' `me` argument is the same object
+    path = tmp_path / "me_callbacks.py"
+    path.write_text("AT_LOAD = me\n"
+                    "SEEN = []\n"
+                    "def onConnect(dat, me):\n"
+                    "    SEEN.append((globals()['me'], me))\n")
+    target = object()
+    host, dat, errors = host_for(str(path), executeloc=executeloc, fromop="websocket2" if executeloc == "op" else "",
+                                 namespace={"websocket2": target})
+    [plugin] = host.plugins
+    module = plugin.obj
+    assert isinstance(module, types.ModuleType)
+    host.call("onConnect")
+    assert errors.seen == []
+    expected = {"current": dat, "callbacks": module, "op": target}[executeloc]
+    assert module.AT_LOAD is expected
+    assert module.SEEN == [(expected, expected)]
+
+
+def test_changing_execute_from_updates_me_in_a_loaded_file_without_loading_it_again(tmp_path: Path) -> None:
+    path = tmp_path / "me_callbacks.py"
+    path.write_text("AT_LOAD = me\n"
+                    "SEEN = []\n"
+                    "def onConnect(dat, me):\n"
+                    "    SEEN.append((globals()['me'], me))\n")
+    target = object()
+    host, dat, errors = host_for(str(path), namespace={"websocket2": target})
+    [plugin] = host.plugins
+    module = plugin.obj
+    assert isinstance(module, types.ModuleType)
+    for executeloc, fromop, expected in [("op", "websocket2", target), ("callbacks", "", module),
+                                         ("current", "", dat)]:
+        host.configure([str(path)], executeloc, fromop)
+        assert [p.obj for p in host.plugins] == [module]  # the same module: not loaded again
+        host.call("onConnect")
+        assert module.SEEN[-1] == (expected, expected), executeloc
+    assert module.AT_LOAD is dat  # module-level code ran once, with the first Execute from
+    assert len(module.SEEN) == 3 and errors.seen == []
