@@ -263,7 +263,8 @@ def test_me_as_a_global_of_a_callbacks_file_follows_execute_from(tmp_path: Path,
     assert errors.seen == []
     expected = {"current": dat, "callbacks": module, "op": target}[executeloc]
     assert module.AT_LOAD is expected
-    assert module.SEEN == [(expected, expected)]
+    seen = module.SEEN
+    assert seen == [(expected, expected)]
 
 
 def test_changing_execute_from_updates_me_in_a_loaded_file_without_loading_it_again(tmp_path: Path) -> None:
