@@ -68,14 +68,8 @@ GROUPS = (
     Group("callbacks", ("wsdat_core/callbacks.py",),
           ("tests/test_callbacks.py", "tests/test_refusals.py", "tests/test_hooks_dispatch.py",
            "tests/td/test_td_files.py",
-           "tests/integration/test_receive.py",
-           *(f"tests/integration/test_lifecycle.py::{test}" for test in (
-               "test_onstart_before_connecting_and_onexit_on_cancellation",
-               "test_onexit_runs_when_the_run_ends_with_an_error",
-               "test_changing_callbacks_starts_added_and_exits_removed_plugins_once",
-               "test_a_raising_onstart_is_reported_and_still_gets_onexit",
-               "test_async_onstart_is_awaited_before_connecting_and_async_onexit_on_cancellation",
-               "test_plugin_settings_merge_environment_defaults_and_given_values")))),
+           "tests/integration/test_receive.py", "tests/integration/test_lifecycle.py",
+           "tests/integration/test_reload.py")),
     Group("closing", ("wsdat_core/closing.py",),
           ("tests/test_closing.py", "tests/integration/test_boundaries.py::test_close_classification")),
     # the receive fast path: its own unit tests (the differential test against wsproto, the frame-by-frame oracle);

@@ -157,6 +157,28 @@ def test_hookimpl_marker_and_tryfirst_order() -> None:
     assert order == ["early", "late"]
 
 
+def test_marked_and_unmarked_hooks_run_in_the_order_listed() -> None:
+    # an unmarked (TD-style) hook is neither tryfirst nor trylast: it keeps its place among marked ones
+    order: list[str] = []
+
+    class Marked:
+        @hookimpl
+        def onConnect(self) -> None:
+            order.append("marked")
+
+    class Unmarked:
+        def onConnect(self) -> None:
+            order.append("unmarked")
+
+    for plugins, expected in [((Marked(), Unmarked()), ["marked", "unmarked"]),
+                              ((Unmarked(), Marked()), ["unmarked", "marked"])]:
+        order.clear()
+        host, _, errors = host_for(*plugins)
+        host.call("onConnect")
+        assert order == expected
+        assert errors.seen == []
+
+
 async def test_async_hooks_are_returned_to_be_awaited_and_report_errors() -> None:
     ran: list[str] = []
 
