@@ -266,19 +266,19 @@ async def test_put_wait_gives_up_when_the_queue_closes() -> None:
     assert len(queue) == 0
 
 
+async def _note_when_sent(queue: SendQueue, finished: list[str]) -> None:
+    await queue.wait_sent()
+    finished.append("sent")
+
+
 async def test_wait_sent_returns_once_the_sender_reported_the_batch_written() -> None:
     queue = SendQueue(5)
     await queue.wait_sent()  # nothing queued: at once
     queue.put(item(1))
     queue.put(item(1))
     finished: list[str] = []
-
-    async def wait() -> None:
-        await queue.wait_sent()
-        finished.append("sent")
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(wait)
+        nursery.start_soon(_note_when_sent, queue, finished)
         await trio.testing.wait_all_tasks_blocked()
         batch = await queue.take(100)
         assert len(batch) == 2
@@ -295,13 +295,8 @@ async def test_wait_sent_begun_while_the_sender_holds_a_batch_waits_for_it() -> 
     await queue.take(100)
     assert len(queue) == 0
     finished: list[str] = []
-
-    async def wait() -> None:
-        await queue.wait_sent()
-        finished.append("sent")
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(wait)
+        nursery.start_soon(_note_when_sent, queue, finished)
         await trio.testing.wait_all_tasks_blocked()
         assert finished == []
         queue.written()

@@ -179,6 +179,24 @@ def test_marked_and_unmarked_hooks_run_in_the_order_listed() -> None:
         assert errors.seen == []
 
 
+def test_a_reference_listed_twice_runs_once_and_the_rest_still_load() -> None:
+    order: list[str] = []
+
+    class First:
+        def onConnect(self) -> None:
+            order.append("first")
+
+    class Last:
+        def onConnect(self) -> None:
+            order.append("last")
+
+    first = First()
+    host, _, errors = host_for(first, first, Last())
+    host.call("onConnect")
+    assert order == ["first", "last"]
+    assert errors.seen == []
+
+
 async def test_async_hooks_are_returned_to_be_awaited_and_report_errors() -> None:
     ran: list[str] = []
 
