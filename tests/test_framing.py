@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
@@ -240,3 +241,23 @@ def test_frames_for_wsproto_cut_at_every_byte_agree_with_plain_wsproto() -> None
     assert fast.events == plain.events
     assert fast.end == plain.end
     assert fast.sent == plain.sent
+
+
+@pytest.mark.parametrize("drain_between", [True, False], ids=["drained", "fed-again-first"])
+def test_a_read_completing_a_held_frame_keeps_its_rest_in_order(drain_between: bool) -> None:
+    # the read that completes a held frame also carries the next frames; a caller may feed again before asking for
+    # them (feed only adds), and nothing may be lost or reordered
+    held = raw_frame(1, b"a" * 50)
+    splitter = FrameSplitter(limit=1000)
+    first, slow = split_all(splitter, held[:10])
+    assert (first, slow) == ([], b"")  # held until whole
+    events: list[tuple[EventKind, Any]] = []
+    splitter.feed(held[10:] + raw_frame(1, b"b") + raw_frame(2, b"c"))
+    if drain_between:
+        while splitter.next_slow(events.append) is not None:
+            pass
+    later, slow = split_all(splitter, raw_frame(1, b"d") + raw_frame(1, b"e")[:1])
+    rest, more = split_all(splitter, raw_frame(1, b"e")[1:])
+    assert events + later + rest == [(EventKind.TEXT, "a" * 50), (EventKind.TEXT, "b"), (EventKind.BINARY, b"c"),
+                                     (EventKind.TEXT, "d"), (EventKind.TEXT, "e")]
+    assert slow == more == b""
