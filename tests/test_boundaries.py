@@ -231,16 +231,16 @@ async def _take_into(queue: SendQueue, taken: list[list[object]]) -> None:
     taken.append(list(await queue.take(100)))
 
 
+async def _put_wait_into(queue: SendQueue, done: list[bool]) -> None:
+    done.append(await queue.put_wait(item(2)))
+
+
 async def test_put_wait_waits_for_room_and_take_makes_it() -> None:
     queue = SendQueue(1)
     assert queue.put(item(1))
     done: list[bool] = []
-
-    async def put() -> None:
-        done.append(await queue.put_wait(item(2)))
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(put)
+        nursery.start_soon(_put_wait_into, queue, done)
         await trio.testing.wait_all_tasks_blocked()
         assert done == [] and len(queue) == 1  # full: waiting
         await queue.take(100)
@@ -252,12 +252,8 @@ async def test_put_wait_gives_up_when_the_queue_closes() -> None:
     queue = SendQueue(1)
     queue.put(item(1))
     done: list[bool] = []
-
-    async def put() -> None:
-        done.append(await queue.put_wait(item(2)))
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(put)
+        nursery.start_soon(_put_wait_into, queue, done)
         await trio.testing.wait_all_tasks_blocked()
         left = queue.drain()
     assert done == [False] and [size for _, _, size, _ in left] == [1]

@@ -285,20 +285,30 @@ def test_list_plugins_shows_distribution_version_and_hooks() -> None:
     assert echo.hooks == ("onReceiveText",)
 
 
-@pytest.mark.parametrize("executeloc", ["current", "callbacks", "op"])
-def test_me_as_a_global_of_a_callbacks_file_follows_execute_from(tmp_path: Path, executeloc: str) -> None:
-    # TD files use `me` as a global, at module level and in the hooks; the hooks' `me` argument is the same object
-    path = tmp_path / "me_callbacks.py"
+def _me_callbacks_file(directory: Path) -> Path:
+    """A TD-style callbacks file that keeps `me` as its module code saw it, and what its hook saw of it."""
+    path = directory / "me_callbacks.py"
     path.write_text("AT_LOAD = me\n"
                     "SEEN = []\n"
                     "def onConnect(dat, me):\n"
                     "    SEEN.append((globals()['me'], me))\n")
+    return path
+
+
+def _only_module(host: CallbackHost) -> types.ModuleType:
+    [plugin] = host.plugins
+    assert isinstance(plugin.obj, types.ModuleType)
+    return plugin.obj
+
+
+@pytest.mark.parametrize("executeloc", ["current", "callbacks", "op"])
+def test_me_as_a_global_of_a_callbacks_file_follows_execute_from(tmp_path: Path, executeloc: str) -> None:
+    # TD files use `me` as a global, at module level and in the hooks; the hooks' `me` argument is the same object
+    path = _me_callbacks_file(tmp_path)
     target = object()
     host, dat, errors = host_for(str(path), executeloc=executeloc, fromop="websocket2" if executeloc == "op" else "",
                                  namespace={"websocket2": target})
-    [plugin] = host.plugins
-    module = plugin.obj
-    assert isinstance(module, types.ModuleType)
+    module = _only_module(host)
     host.call("onConnect")
     assert errors.seen == []
     expected = {"current": dat, "callbacks": module, "op": target}[executeloc]
@@ -308,16 +318,10 @@ def test_me_as_a_global_of_a_callbacks_file_follows_execute_from(tmp_path: Path,
 
 
 def test_changing_execute_from_updates_me_in_a_loaded_file_without_loading_it_again(tmp_path: Path) -> None:
-    path = tmp_path / "me_callbacks.py"
-    path.write_text("AT_LOAD = me\n"
-                    "SEEN = []\n"
-                    "def onConnect(dat, me):\n"
-                    "    SEEN.append((globals()['me'], me))\n")
+    path = _me_callbacks_file(tmp_path)
     target = object()
     host, dat, errors = host_for(str(path), namespace={"websocket2": target})
-    [plugin] = host.plugins
-    module = plugin.obj
-    assert isinstance(module, types.ModuleType)
+    module = _only_module(host)
     for executeloc, fromop, expected in [("op", "websocket2", target), ("callbacks", "", module),
                                          ("current", "", dat)]:
         host.configure([str(path)], executeloc, fromop)
