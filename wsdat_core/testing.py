@@ -34,6 +34,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketReque
 from .dat import WebSocketDAT
 
 __all__ = [
+    "MonitorLines",
     "ScriptedServer",
     "TCPRelay",
     "dat_factory",
@@ -64,6 +65,19 @@ async def wait_for_rows(dat: WebSocketDAT, count: int, timeout: float = DEFAULT_
 async def wait_for_calls(calls: Sequence[object], count: int, timeout: float = DEFAULT_WAIT) -> None:
     """Wait until the list ``calls`` (filled by a hook) has at least ``count`` items."""
     await wait_until(lambda: len(calls) >= count, timeout, f"{count} hook calls (have {len(calls)})")
+
+
+class MonitorLines:
+    """A plugin that keeps every monitor line of the DATs it is given to (``lines``); ``has(text)`` looks for one."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def onMonitorMessage(self, message: str) -> None:
+        self.lines.append(message)
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
 
 
 class TCPRelay:

@@ -19,7 +19,7 @@ import trio
 from wsdat_mqtt import MqttBridge, _Bridge
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import TCPRelay, wait_until
+from wsdat_core.testing import MonitorLines, TCPRelay, wait_until
 
 BROKER_HOST, BROKER_PORT = "127.0.0.1", 1883
 
@@ -76,15 +76,7 @@ def peer(topic: str) -> Iterator[Peer]:
 Relay = TCPRelay
 
 
-class Monitor:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
 
-    def onMonitorMessage(self, message: str) -> None:
-        self.lines.append(message)
-
-    def has(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
 
 
 def first_occurrences(items: list[bytes]) -> list[bytes]:
@@ -93,7 +85,7 @@ def first_occurrences(items: list[bytes]) -> list[bytes]:
 
 
 async def test_both_directions(ws_server, dat_factory, topic: str, peer: Peer) -> None:
-    bridge, monitor = MqttBridge(), Monitor()
+    bridge, monitor = MqttBridge(), MonitorLines()
     dat = await dat_factory("bridged", callbacks=[bridge, monitor], settings={"mqtt": {"topic": topic, "qos": 1}})
     await wait_until(lambda: bridge.stats(dat)["connected"], what="the bridge connected")
     assert monitor.has(f"mqtt: connected to mqtt://127.0.0.1:1883 (topic {topic})")
@@ -112,7 +104,7 @@ async def test_both_directions(ws_server, dat_factory, topic: str, peer: Peer) -
 async def test_broker_away_nothing_lost(ws_server, dat_factory, nursery, topic: str, peer: Peer) -> None:
     relay = Relay(BROKER_PORT)
     await relay.start(nursery)
-    bridge, monitor = MqttBridge(), Monitor()
+    bridge, monitor = MqttBridge(), MonitorLines()
     dat = await dat_factory(callbacks=[bridge, monitor], reconnectdelay=0.05, reconnectmaxdelay=0.2,
                             settings={"mqtt": {"url": f"mqtt://127.0.0.1:{relay.port}", "topic": topic,
                                                "send": False}})
@@ -138,7 +130,7 @@ async def test_full_queue_stops_reading(ws_server, dat_factory, nursery, topic: 
     relay = Relay(BROKER_PORT)
     await relay.start(nursery)
     relay.cut()
-    bridge, monitor = MqttBridge(), Monitor()
+    bridge, monitor = MqttBridge(), MonitorLines()
     dat = await dat_factory(callbacks=[bridge, monitor], reconnectdelay=0.05, reconnectmaxdelay=0.2, maxlines=5,
                             settings={"mqtt": {"url": f"mqtt://127.0.0.1:{relay.port}", "topic": topic,
                                                "queue": 100, "send": False}})

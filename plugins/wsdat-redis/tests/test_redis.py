@@ -26,7 +26,7 @@ import trio
 from wsdat_redis import RedisSink
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import TCPRelay, wait_until
+from wsdat_core.testing import MonitorLines, TCPRelay, wait_until
 from wsdat_core.work import RedisUnavailable, WorkerDAT, WorkOptions, dead_key, run_worker, send_key
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -87,15 +87,7 @@ async def relay(nursery: trio.Nursery, client: redis.Redis) -> Relay:
     return relay
 
 
-class Monitor:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
 
-    def onMonitorMessage(self, message: str) -> None:
-        self.lines.append(message)
-
-    def has(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
 
 
 # ---------------------------------------------------------------------------------------------------------- ingest
@@ -137,7 +129,7 @@ async def test_seq_continues_across_restarts_and_a_lost_counter(ws_server, nurse
 
 async def test_a_flushed_script_cache_is_reloaded(ws_server, dat_factory, client, stream) -> None:
     """After a Redis restart the script cache is empty (NOSCRIPT): the plugin loads its script again."""
-    sink, monitor = RedisSink(), Monitor()
+    sink, monitor = RedisSink(), MonitorLines()
     dat = await dat_factory(callbacks=[sink, monitor], settings={"redis": {"url": REDIS_URL, "stream": stream}})
     await ws_server.send_text(*(f"a{i}" for i in range(100)))
     await wait_until(lambda: sink.stats(dat).get("written") == 100)
@@ -149,7 +141,7 @@ async def test_a_flushed_script_cache_is_reloaded(ws_server, dat_factory, client
 
 
 async def test_redis_away_nothing_lost_in_order(ws_server, dat_factory, nursery, client, stream, relay) -> None:
-    sink, monitor = RedisSink(), Monitor()
+    sink, monitor = RedisSink(), MonitorLines()
     dat = await dat_factory(callbacks=[sink, monitor], reconnectdelay=0.05, reconnectmaxdelay=0.2,
                             settings={"redis": {"url": relay.url, "stream": stream}})
     await ws_server.send_text(*(f"a{i}" for i in range(200)))
@@ -168,7 +160,7 @@ async def test_redis_away_nothing_lost_in_order(ws_server, dat_factory, nursery,
 
 async def test_full_spool_stops_reading_and_drops_nothing(ws_server, dat_factory, nursery, client, stream,
                                                           relay) -> None:
-    sink, monitor = RedisSink(), Monitor()
+    sink, monitor = RedisSink(), MonitorLines()
     dat = await dat_factory(callbacks=[sink, monitor], maxlines=5, reconnectdelay=0.05, reconnectmaxdelay=0.2,
                             settings={"redis": {"url": relay.url, "stream": stream, "spool": 100}})
     relay.cut()
@@ -186,7 +178,7 @@ async def test_full_spool_stops_reading_and_drops_nothing(ws_server, dat_factory
 
 
 async def test_entries_spooled_at_stop_are_written_by_on_exit(ws_server, nursery, client, stream, relay) -> None:
-    sink, monitor = RedisSink(), Monitor()
+    sink, monitor = RedisSink(), MonitorLines()
     dat = WebSocketDAT("stopping", netaddress=ws_server.url, callbacks=[sink, monitor], reconnectdelay=5,
                        settings={"redis": {"url": relay.url, "stream": stream}})
     await nursery.start(dat.run)
@@ -259,7 +251,7 @@ async def test_raising_hook_dead_letters_after_maxdeliveries(nursery, client, st
     for message in ("good1", "bad1", "good2"):
         client.xadd(stream, {"dat": "feed", "event": "text", "row": 1, "message": message, "t": 1.0, "seq": 1})
     client.xadd(stream, {"event": "nonsense"})
-    hooks, monitor = Hooks(), Monitor()
+    hooks, monitor = Hooks(), MonitorLines()
     worker = WorkerDAT("worker", callbacks=[hooks, monitor])
     await nursery.start(worker.run_offline)
     stop = trio.Event()
@@ -302,7 +294,7 @@ async def test_worker_waits_out_redis_going_away(nursery, client, stream, relay)
         async def onCook(self) -> None:
             await trio.sleep(0.002)
 
-    monitor = Monitor()
+    monitor = MonitorLines()
     worker = WorkerDAT("worker", callbacks=[Slow(), monitor])
     await nursery.start(worker.run_offline)
     stop = trio.Event()
