@@ -94,16 +94,18 @@ class TCPRelay:
         self.target = target
         self.port = 0
         self._scope: trio.CancelScope | None = None
+        self._swallow = False
 
-    async def _pipe(self, source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
+    async def _pipe(self, source: trio.abc.Stream, sink: trio.abc.Stream, *, answers: bool = False) -> None:
         while data := await source.receive_some(65536):
-            await sink.send_all(data)
+            if not (answers and self._swallow):
+                await sink.send_all(data)
 
     async def _handle(self, downstream: trio.SocketStream) -> None:
         async with (downstream, await trio.open_tcp_stream("127.0.0.1", self.target) as upstream,
                     trio.open_nursery() as nursery):
             nursery.start_soon(self._pipe, downstream, upstream)
-            await self._pipe(upstream, downstream)
+            await self._pipe(upstream, downstream, answers=True)
             nursery.cancel_scope.cancel()
 
     async def _serve(self, *, task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED
@@ -118,9 +120,15 @@ class TCPRelay:
         await nursery.start(self._serve)
 
     def cut(self) -> None:
-        """Drop every relayed connection and stop listening."""
+        """Drop every relayed connection and stop listening (answers flow again after the next :meth:`start`)."""
         assert self._scope is not None
         self._scope.cancel()
+        self._swallow = False
+
+    def swallow_answers(self) -> None:
+        """From now on requests still reach the server but its answers are dropped: a connection lost between the two,
+        as a client sees it."""
+        self._swallow = True
 
 
 class ScriptedServer:

@@ -11,8 +11,10 @@ is counted in ``dat.info.errors``; the worker compares that count before and aft
 entry's ``async def`` hooks to finish first). A failing entry stays pending: after ``claimidle`` milliseconds any worker
 of the group claims it again (XAUTOCLAIM), and once it was delivered ``maxdeliveries`` times it goes to
 ``STREAM:dead`` with the error. Entries pending on a worker that died are claimed the same way, so a SIGKILL loses
-nothing. What a worker's hooks send (``dat.sendText``, ``dat.sendBinary``, ``await dat.send_text``) is added to
-``STREAM:send`` together with the acknowledgement, and the ingest DAT sends it to the WebSocket server.
+nothing. A worker runs its own pending entries at once when it starts (restarted under the same consumer name) and
+after a read whose answer was lost with the connection. What a worker's hooks send (``dat.sendText``,
+``dat.sendBinary``, ``await dat.send_text``) is added to ``STREAM:send`` together with the acknowledgement, and the
+ingest DAT sends it to the WebSocket server.
 
 The keys of one stream (the ``wsdat-redis`` plugin writes the first two, reads the third):
 
@@ -263,11 +265,18 @@ class _Worker:
         self.options = options
         self.stop = stop
         self.stats = WorkStats()
-        self.client = open_redis(options.url)
+        self.client = open_redis(options.url, timeout=CALL_TIMEOUT + options.block / 1000)  # reads block that long
         self.limiter = trio.CapacityLimiter(1)
         self.backoff = Backoff(first=0.2, cap=10.0)
         self.down_since: float | None = None
         self.next_claim = 0.0
+        #: The newest entry id a ``>`` read gave this consumer.
+        self.last_read: bytes | None = None
+        #: Take up this consumer's own pending entries newer than ``recover_after`` before reading new ones: at start
+        #: (a restarted worker keeps its consumer name) and after a read failed, when Redis may have delivered entries
+        #: whose answer never arrived.
+        self.recover = True
+        self.recover_after: bytes | None = None
 
     # -- talking to Redis, with backoff -------------------------------------------------------------------------------
     async def call(self, what: str, function: Callable[..., T], *args: Any) -> T:
@@ -279,6 +288,8 @@ class _Worker:
             except redis.AuthenticationError as exc:  # retrying cannot mend a wrong password
                 raise RedisUnavailable(f"{self.options.url}: {describe_redis_error(exc)}") from None
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if what == "read" and not self.recover:  # Redis may have delivered entries whose answer was lost
+                    self.recover, self.recover_after = True, self.last_read
                 if self.down_since is None:
                     self.down_since = time.monotonic()
                     self.dat.monitor(f"redis: went away ({describe_redis_error(exc)}); retrying", logging.WARNING)
@@ -310,6 +321,19 @@ class _Worker:
             return []
         entries: list[_Raw] = answer[0][1]
         return entries
+
+    def _lost(self) -> list[_Raw]:
+        """This consumer's pending entries newer than the last read it received, claimed again (a new delivery)."""
+        options = self.options
+        start = b"(" + self.recover_after if self.recover_after is not None else "-"
+        rows: Any = self.client.xpending_range(options.stream, options.group, min=start, max="+", count=options.batch,
+                                               consumername=options.consumer)
+        if not rows:
+            return []
+        answer: Any = self.client.xclaim(options.stream, options.group, options.consumer, 0,
+                                         [row["message_id"] for row in rows])
+        claimed: list[_Raw] = [entry for entry in answer if entry[0] is not None]
+        return claimed
 
     def _claim(self, cursor: str) -> tuple[str, list[_Raw]]:
         answer: Any = self.client.xautoclaim(self.options.stream, self.options.group, self.options.consumer,
@@ -408,10 +432,25 @@ class _Worker:
                 break
         self.next_claim = trio.current_time() + self.options.claimidle / 2000
 
+    async def recover_lost(self) -> None:
+        """Process what Redis delivered to this consumer but the worker never received (an answer lost with the
+        connection, or a worker restarted under the same name): without this it would wait ``claimidle`` ms."""
+        self.recover = False
+        while not self.stop.is_set():
+            lost = await self.call("recover", self._lost)  # a retried call finds what a lost answer claimed
+            if not lost:
+                return
+            self.recover_after = lost[-1][0]
+            counts = await self.call("pending", self._deliveries, [raw_id for raw_id, _ in lost])
+            await self.process(lost, counts)
+
     async def run(self) -> None:
         try:
             await self.call("create group", self._create_group)
             while not self.stop.is_set():
+                if self.recover:
+                    await self.recover_lost()
+                    continue
                 now = trio.current_time()
                 if now >= self.next_claim:  # first at once: what a stopped worker (or this one, restarted) left
                     await self.claim_round()
@@ -419,6 +458,7 @@ class _Worker:
                 block = max(1, min(self.options.block, int((self.next_claim - now) * 1000)))
                 entries = await self.call("read", self._read, ">", block)
                 if entries:
+                    self.last_read = entries[-1][0]
                     await self.process(entries)
         except _Stopped:
             return

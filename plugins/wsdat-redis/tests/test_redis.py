@@ -312,6 +312,71 @@ async def test_worker_waits_out_redis_going_away(nursery, client, stream, relay)
     stop.set()
 
 
+async def test_worker_takes_up_a_read_whose_answer_was_lost(nursery, client, stream, relay) -> None:
+    """Redis delivered entries (they are pending on the worker) but the connection died before the answer arrived:
+    once Redis is back the worker processes them at once, not after ``claimidle`` (an hour here)."""
+    seen: list[str] = []
+
+    class Seen:
+        def onReceiveText(self, message: str) -> None:
+            seen.append(message)
+
+    monitor = MonitorLines()
+    worker = WorkerDAT("worker", callbacks=[Seen(), monitor])
+    await nursery.start(worker.run_offline)
+    stop = trio.Event()
+    client.xgroup_create(stream, "g", id="0", mkstream=True)
+    nursery.start_soon(run_worker, worker, WorkOptions(url=relay.url, stream=stream, group="g", consumer="w1",
+                                                       claimidle=3_600_000, block=5000), stop)
+    client.xadd(stream, {"dat": "feed", "event": "text", "row": 1, "message": "before", "t": 1.0, "seq": 1})
+    await wait_until(lambda: seen == ["before"])
+
+    def reading() -> bool:  # the worker waits in XREADGROUP BLOCK: what arrives now is delivered to it
+        return any(c["cmd"] == "xreadgroup" and "b" in c["flags"] for c in client.client_list())
+
+    await wait_until(reading, what="the worker blocked in a read")
+    relay.swallow_answers()
+    pipe = client.pipeline(transaction=True)  # one transaction: the blocked read is answered with all five
+    for i in range(5):
+        pipe.xadd(stream, {"dat": "feed", "event": "text", "row": 1, "message": f"lost{i}", "t": 1.0, "seq": i + 2})
+    pipe.execute()
+    await wait_until(lambda: client.xpending(stream, "g")["pending"] == 5, what="the entries delivered to w1")
+    relay.cut()
+    await wait_until(lambda: monitor.has("redis: went away"), what="a 'went away' monitor line")
+    assert seen == ["before"], "the answer delivering the five reached the worker"
+    client.xadd(stream, {"dat": "feed", "event": "text", "row": 1, "message": "after", "t": 1.0, "seq": 7})
+    await relay.start(nursery)
+    await wait_until(lambda: client.xpending(stream, "g")["pending"] == 0 and len(seen) == 7,
+                     what="the lost entries processed")
+    assert sorted(seen) == sorted(["before", "after"] + [f"lost{i}" for i in range(5)])
+    stop.set()
+
+
+async def test_restarted_worker_takes_up_its_own_pending_entries(nursery, client, stream) -> None:
+    """A worker restarted under the same consumer name processes what its previous run held, before new entries."""
+    client.xgroup_create(stream, "g", id="0", mkstream=True)
+    for message in ("held1", "held2", "new"):
+        client.xadd(stream, {"dat": "feed", "event": "text", "row": 1, "message": message, "t": 1.0, "seq": 1})
+        if message == "held2":  # the previous run read these two and stopped before acknowledging them
+            client.xreadgroup("g", "w1", {stream: ">"}, count=2)
+    seen: list[tuple[str, int]] = []
+
+    class Deliveries:
+        def onReceiveText(self, dat: WorkerDAT, message: str) -> None:
+            assert dat.entry is not None
+            seen.append((message, dat.entry.deliveries))
+
+    worker = WorkerDAT("worker", callbacks=[Deliveries()])
+    await nursery.start(worker.run_offline)
+    stop = trio.Event()
+    nursery.start_soon(run_worker, worker, WorkOptions(url=REDIS_URL, stream=stream, group="g", consumer="w1",
+                                                       claimidle=3_600_000, block=20), stop)
+    await wait_until(lambda: len(seen) == 3, what="three entries processed")
+    assert seen == [("held1", 2), ("held2", 2), ("new", 1)]
+    await wait_until(lambda: client.xpending(stream, "g")["pending"] == 0)
+    stop.set()
+
+
 async def test_async_hook_failure_is_seen_before_the_ack(nursery, client, stream) -> None:
     """An async hook that raises after an await still fails its entry: the worker waits for it before deciding."""
     finished: list[str] = []
