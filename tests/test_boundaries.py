@@ -28,19 +28,9 @@ from wsdat_core.framing import FrameSplitter, frame_extent
 from wsdat_core.sendqueue import Receipt, SendQueue, settle
 from wsdat_core.table import MessageTable, hex_bytes
 
+from .integration.hostile import frame as raw
+
 TEXT, BINARY = EventKind.TEXT, EventKind.BINARY
-
-
-def simple(opcode: int, payload: bytes) -> bytes:
-    """A final, unmasked frame with the shortest length encoding (what the fast path decodes)."""
-    size = len(payload)
-    if size < 126:
-        head = bytes([0x80 | opcode, size])
-    elif size < 65536:
-        head = bytes([0x80 | opcode, 126]) + struct.pack("!H", size)
-    else:
-        head = bytes([0x80 | opcode, 127]) + struct.pack("!Q", size)
-    return head + payload
 
 
 def split(splitter: FrameSplitter, *reads: bytes) -> tuple[list[tuple[EventKind, object]], bytes]:
@@ -59,27 +49,27 @@ def split(splitter: FrameSplitter, *reads: bytes) -> tuple[list[tuple[EventKind,
 def test_the_fast_path_decodes_a_frame_of_exactly_the_limit(limit: int) -> None:
     for opcode, kind, payload in ((1, TEXT, "t" * limit), (2, BINARY, b"b" * limit)):
         data = payload.encode() if isinstance(payload, str) else payload
-        events, slow = split(FrameSplitter(limit), simple(opcode, data))
+        events, slow = split(FrameSplitter(limit), raw(opcode, data))
         assert (events, slow) == ([(kind, payload)], b""), (limit, kind)
 
 
 @pytest.mark.parametrize("limit", [0, 1, 125, 126, 200, 65535, 65536])
 def test_a_frame_one_byte_over_the_limit_goes_to_wsproto_whole(limit: int) -> None:
     for opcode in (1, 2):
-        frame = simple(opcode, b"o" * (limit + 1))
+        frame = raw(opcode, b"o" * (limit + 1))
         assert split(FrameSplitter(limit), frame) == ([], frame)
 
 
 def test_over_the_limit_frame_then_a_small_one() -> None:
-    frame = simple(2, b"o" * 201)
-    events, slow = split(FrameSplitter(200), frame + simple(1, b"next"))
+    frame = raw(2, b"o" * 201)
+    events, slow = split(FrameSplitter(200), frame + raw(1, b"next"))
     assert slow == frame and events == [(TEXT, "next")]
 
 
 @pytest.mark.parametrize("limit", [126, 200, 65536])
 def test_a_frame_of_exactly_the_limit_arriving_in_pieces_is_held_then_decoded(limit: int) -> None:
     for opcode, kind in ((1, TEXT), (2, BINARY)):
-        frame = simple(opcode, b"h" * limit)
+        frame = raw(opcode, b"h" * limit)
         for cut in (1, 2, 3, 4, len(frame) // 2, len(frame) - 1):
             splitter = FrameSplitter(limit)
             events, slow = split(splitter, frame[:cut])
@@ -91,7 +81,7 @@ def test_a_frame_of_exactly_the_limit_arriving_in_pieces_is_held_then_decoded(li
 
 @pytest.mark.parametrize("limit", [100, 126, 200, 65536])
 def test_a_frame_one_byte_over_the_limit_in_pieces_is_not_held(limit: int) -> None:
-    frame = simple(2, b"h" * (limit + 1))
+    frame = raw(2, b"h" * (limit + 1))
     header = 2 if limit + 1 < 126 else 4 if limit + 1 < 65536 else 10
     splitter = FrameSplitter(limit)
     events, slow = split(splitter, frame[: header + 5])
@@ -101,9 +91,9 @@ def test_a_frame_one_byte_over_the_limit_in_pieces_is_not_held(limit: int) -> No
 
 
 simple_frames = st.one_of(
-    st.text(max_size=300).map(lambda t: simple(1, t.encode("utf-8"))),
-    st.binary(max_size=300).map(lambda b: simple(2, b)),
-    st.just(simple(2, b"L" * 65536)),  # the first length in the 64-bit form
+    st.text(max_size=300).map(lambda t: raw(1, t.encode("utf-8"))),
+    st.binary(max_size=300).map(lambda b: raw(2, b)),
+    st.just(raw(2, b"L" * 65536)),  # the first length in the 64-bit form
 )
 
 
@@ -130,7 +120,7 @@ def test_lengths_not_in_their_shortest_form_are_left_to_wsproto_at_the_edges() -
     for frame in (b"\x82\x7e\x00\x7d" + b"x" * 125, b"\x82\x7f" + struct.pack("!Q", 65535) + b"x" * 65535):
         assert split(FrameSplitter(70000), frame) == ([], frame)
     for size in (126, 65536):
-        assert split(FrameSplitter(70000), simple(2, b"x" * size)) == ([(BINARY, b"x" * size)], b"")
+        assert split(FrameSplitter(70000), raw(2, b"x" * size)) == ([(BINARY, b"x" * size)], b"")
 
 
 def test_frame_extent_at_the_length_encoding_edges() -> None:
@@ -411,28 +401,10 @@ def test_hex_and_cells_of_odd_text_and_bytes() -> None:
 
 
 # -- the splitter's contract, frame by frame --------------------------------------------------------------------------
-def raw(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool = False,
-        form: str = "minimal") -> bytes:
-    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
-    size, mask = len(payload), 0x80 if masked else 0
-    if form == "minimal":
-        form = "7" if size < 126 else "16" if size < 65536 else "64"
-    if form == "7" and size < 126:
-        head += bytes([mask | size])
-    elif form in ("7", "16") and size < 65536:
-        head += bytes([mask | 126]) + struct.pack("!H", size)
-    else:
-        head += bytes([mask | 127]) + struct.pack("!Q", size)
-    if masked:
-        head += b"\x01\x02\x03\x04"
-        payload = bytes(b ^ (i % 4 + 1) for i, b in enumerate(payload))
-    return head + payload
-
-
 LIMIT = 200
 
 odd_frames = st.one_of(
-    st.builds(lambda p, fin, rsv, masked, form, op: (raw(op, p, fin=fin, rsv=rsv, masked=masked, form=form),
+    st.builds(lambda p, fin, rsv, masked, form, op: (raw(op, p, fin=fin, rsv=rsv, masked=masked, length_form=form),
                                                       (op, fin, rsv, masked, form, p)),
               st.one_of(st.binary(max_size=40), st.sampled_from([b"\xff", "é".encode(), b"y" * 199, b"y" * 200,
                                                                  b"y" * 201, b"z" * 130])),
@@ -555,7 +527,7 @@ def test_integers_too_large_for_a_float_count_as_the_largest_float_or_are_refuse
 def test_small_simple_frames_cut_anywhere_are_held_then_decoded() -> None:
     for payload in (b"", b"x", b"0123456789", "\u00e9\u20ac".encode() * 3):
         for opcode, kind in ((1, TEXT), (2, BINARY)):
-            frame = simple(opcode, payload)
+            frame = raw(opcode, payload)
             decoded = payload.decode() if kind is TEXT else payload
             for cut in range(1, len(frame)):
                 splitter = FrameSplitter(200)
@@ -565,7 +537,8 @@ def test_small_simple_frames_cut_anywhere_are_held_then_decoded() -> None:
 
 def test_frames_that_cannot_be_simple_are_handed_over_at_once_even_when_cut_short() -> None:
     # wsproto must see them as soon as they arrive (it fails a non-minimal length at once, as it would alone)
-    for frame in (raw(2, b"x" * 10, form="16"), raw(2, b"x" * 200, form="64"), raw(1, b"x" * 10, form="64"),
+    for frame in (raw(2, b"x" * 10, length_form="16"), raw(2, b"x" * 200, length_form="64"),
+                  raw(1, b"x" * 10, length_form="64"),
                   raw(2, b"x" * 10, masked=True), raw(2, b"x" * 10, rsv=4), raw(2, b"x" * 300)):
         part = frame[: len(frame) - 3]
         assert split(FrameSplitter(200), part) == ([], part), frame[:4]
@@ -574,9 +547,9 @@ def test_frames_that_cannot_be_simple_are_handed_over_at_once_even_when_cut_shor
 def test_large_text_frames_are_checked_as_strictly_as_small_ones() -> None:
     limit = 20_000
     good = "\u20ac" * 2000  # 6000 bytes: decoded from a memoryview, without a copy
-    assert split(FrameSplitter(limit), simple(1, good.encode())) == ([(TEXT, good)], b"")
+    assert split(FrameSplitter(limit), raw(1, good.encode())) == ([(TEXT, good)], b"")
     for bad in (b"a" * 5000 + b"\xff" + b"b" * 10, b"a" * 5000 + "\u20ac".encode()[:2]):  # invalid, cut short
-        frame = simple(1, bad)
+        frame = raw(1, bad)
         assert split(FrameSplitter(limit), frame) == ([], frame)  # to wsproto, which fails it with 1007
 
 

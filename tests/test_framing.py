@@ -27,30 +27,10 @@ from wsdat_core.events import EventKind
 from wsdat_core.framing import FrameSplitter, frame_extent
 
 from .integration.hostile import CLOSE, parse_client_frames, read_request
+from .integration.hostile import frame as raw_frame
 from .integration.hostile import handshake as handshake_answer
 
 LIMIT = 200
-
-
-def raw_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool = False,
-              length_form: str = "minimal") -> bytes:
-    """A frame with every field under control, including non-minimal length encodings."""
-    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
-    size = len(payload)
-    mask_bit = 0x80 if masked else 0
-    if length_form == "minimal":
-        length_form = "7" if size < 126 else "16" if size < 65536 else "64"
-    if length_form == "7" and size < 126:
-        head += bytes([mask_bit | size])
-    elif length_form in ("7", "16") and size < 65536:
-        head += bytes([mask_bit | 126]) + struct.pack("!H", size)
-    else:
-        head += bytes([mask_bit | 127]) + struct.pack("!Q", size)
-    if masked:
-        key = b"\x11\x22\x33\x44"
-        head += key
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return head + payload
 
 
 # -- unit laws of the splitter -----------------------------------------------------------------------------------------

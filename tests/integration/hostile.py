@@ -24,14 +24,18 @@ def accept_key(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + GUID).digest())
 
 
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, masked: bool = False) -> bytes:
-    """One frame as a server would send it (unmasked unless ``masked``), any field settable."""
+def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, masked: bool = False,
+          length_form: str = "minimal") -> bytes:
+    """One frame as a server would send it (unmasked unless ``masked``), any field settable; ``length_form`` "7",
+    "16" or "64" writes the length in that form where it fits ("minimal": the shortest, as RFC 6455 requires)."""
     head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
     length = len(payload)
     mask_bit = 0x80 if masked else 0
-    if length < 126:
+    if length_form == "minimal":
+        length_form = "7" if length < 126 else "16" if length < 65536 else "64"
+    if length_form == "7" and length < 126:
         head += bytes([mask_bit | length])
-    elif length < 65536:
+    elif length_form in ("7", "16") and length < 65536:
         head += bytes([mask_bit | 126]) + struct.pack("!H", length)
     else:
         head += bytes([mask_bit | 127]) + struct.pack("!Q", length)

@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from wsdat_core import ConnectError, WebSocketDAT
-from wsdat_core.testing import ScriptedServer, wait_until
+from wsdat_core.testing import MonitorLines, ScriptedServer, wait_until
 
 from .hostile import (
     BINARY,
@@ -36,12 +36,12 @@ from .hostile import (
 LIMIT = 100
 
 
-class Seen:
+class Seen(MonitorLines):
     """What the hooks were given."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.messages: list[str | bytes] = []
-        self.monitor: list[str] = []
         self.pings: list[bytes] = []
         self.pongs: list[bytes] = []
 
@@ -57,11 +57,8 @@ class Seen:
     def onReceivePong(self, contents: bytes) -> None:
         self.pongs.append(contents)
 
-    def onMonitorMessage(self, message: str) -> None:
-        self.monitor.append(message)
-
     def disconnects(self) -> list[str]:
-        return [line for line in self.monitor if line.startswith("disconnected")]
+        return [line for line in self.lines if line.startswith("disconnected")]
 
 
 async def start(nursery: trio.Nursery, url: str, **params: Any) -> tuple[WebSocketDAT, Seen]:

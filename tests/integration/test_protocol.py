@@ -21,28 +21,22 @@ import pytest
 import trio
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import ScriptedServer, wait_until
+from wsdat_core.testing import MonitorLines, ScriptedServer, wait_until
 
 from .hostile import TEXT, HostileServer, Request, handshake, parse_client_frames, read_request
 
 MIB = 1024 * 1024
 
 
-class Lines:
+class Lines(MonitorLines):
     """Collects monitor lines and texts."""
 
     def __init__(self) -> None:
-        self.monitor: list[str] = []
+        super().__init__()
         self.texts: list[str] = []
-
-    def onMonitorMessage(self, message: str) -> None:
-        self.monitor.append(message)
 
     def onReceiveText(self, message: str) -> None:
         self.texts.append(message)
-
-    def has(self, fragment: str) -> bool:
-        return any(fragment in line for line in self.monitor)
 
 
 async def ask(dat: WebSocketDAT, lines: Lines, command: str) -> str:
@@ -60,7 +54,7 @@ async def test_compression_is_negotiated_with_websockets_and_shown(start_server,
     await nursery.start(dat.run)
     negotiated = await ask(dat, lines, "!extensions")  # the server's own view
     assert negotiated.startswith("permessage-deflate")
-    assert lines.has("connected to") and any("permessage-deflate" in m for m in lines.monitor if "connected" in m)
+    assert lines.has("connected to") and any("permessage-deflate" in m for m in lines.lines if "connected" in m)
     assert await ask(dat, lines, "ü" * 5000) == "ü" * 5000  # compressed both ways, intact
     dat.stop()
 
@@ -210,7 +204,7 @@ async def test_proxy_with_credentials_and_a_407_without(pproxy, ws_server: Scrip
     await nursery.start(good.run)
     assert good.connected, good.last_error
     assert lines.has(f"via proxy http://alice:***@127.0.0.1:{port}")
-    assert not any("s3cret" in line for line in lines.monitor)  # the password never shows
+    assert not any("s3cret" in line for line in lines.lines)  # the password never shows
     good.stop()
     bad = WebSocketDAT(netaddress=ws_server.url, proxy=f"http://alice:wrong@127.0.0.1:{port}", reconnectdelay=0.05)
     await nursery.start(bad.run)
@@ -299,10 +293,10 @@ async def test_redirects_are_followed_with_a_line_per_hop(status: int, ws_server
     await nursery.start(dat.run)
     assert dat.connected, dat.last_error
     assert ws_server.requests[-1].path == "/feed?x=1"
-    hops = [m for m in lines.monitor if m.startswith("redirected")]
+    hops = [m for m in lines.lines if m.startswith("redirected")]
     assert hops == [f"redirected with HTTP {status} from {first.url} to {second.url}",
                     f"redirected with HTTP {status} from {second.url} to {ws_server.url}feed?x=1"]
-    assert any(m.startswith(f"connected to {ws_server.url}feed?x=1") for m in lines.monitor)
+    assert any(m.startswith(f"connected to {ws_server.url}feed?x=1") for m in lines.lines)
     dat.stop()
 
 
@@ -319,7 +313,7 @@ async def test_relative_redirect_and_ws_to_wss_is_allowed(tls, nursery: trio.Nur
     lines = Lines()
     dat = WebSocketDAT(netaddress=relative.url, callbacks=[lines], reconnect=False, maxredirects=1)
     await nursery.start(dat.run)
-    assert any(f"to ws://127.0.0.1:{relative.port}/elsewhere" in m for m in lines.monitor)
+    assert any(f"to ws://127.0.0.1:{relative.port}/elsewhere" in m for m in lines.lines)
     dat.stop()
 
 
@@ -361,7 +355,7 @@ async def test_credentials_in_the_url_are_sent_as_basic_auth_and_masked(start_se
     headers = json.loads(await ask(dat, lines, "!headers"))
     assert headers["Authorization"] == "Basic " + base64.b64encode(b"bob:p@ss").decode()
     assert lines.has(f"connected to ws://bob:***@127.0.0.1:{server.port}/")
-    assert not any("p@ss" in m or "p%40ss" in m for m in lines.monitor)
+    assert not any("p@ss" in m or "p%40ss" in m for m in lines.lines)
     assert "p%40ss" not in repr(dat) and "***" in repr(dat)
     dat.stop()
 
