@@ -269,6 +269,8 @@ class _Worker:
         self.limiter = trio.CapacityLimiter(1)
         self.backoff = Backoff(first=0.2, cap=10.0)
         self.down_since: float | None = None
+        #: Redis calls that failed (each retried): a read that failed may have lost entries Redis gave this consumer.
+        self.failures = 0
         self.next_claim = 0.0
         #: The newest entry id a ``>`` read gave this consumer.
         self.last_read: bytes | None = None
@@ -288,8 +290,7 @@ class _Worker:
             except redis.AuthenticationError as exc:  # retrying cannot mend a wrong password
                 raise RedisUnavailable(f"{self.options.url}: {describe_redis_error(exc)}") from None
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if what == "read" and not self.recover:  # Redis may have delivered entries whose answer was lost
-                    self.recover, self.recover_after = True, self.last_read
+                self.failures += 1
                 if self.down_since is None:
                     self.down_since = time.monotonic()
                     self.dat.monitor(f"redis: went away ({describe_redis_error(exc)}); retrying", logging.WARNING)
@@ -456,7 +457,10 @@ class _Worker:
                     await self.claim_round()
                     continue
                 block = max(1, min(self.options.block, int((self.next_claim - now) * 1000)))
+                failures, last_read = self.failures, self.last_read
                 entries = await self.call("read", self._read, ">", block)
+                if self.failures != failures:  # Redis may have given entries whose answer was lost
+                    self.recover, self.recover_after = True, last_read
                 if entries:
                     self.last_read = entries[-1][0]
                     await self.process(entries)
