@@ -39,9 +39,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "plugins" / "wsdat-redis"))
 
 from wsdat_redis import SCRIPT, RedisSink  # noqa: E402
+from wsdat_redis.work import WorkerDAT, WorkOptions, run_worker  # noqa: E402
 
 from wsdat_core import WebSocketDAT  # noqa: E402
-from wsdat_core.work import WorkerDAT, WorkOptions, run_worker  # noqa: E402
 
 TARGET = 50_000.0
 

@@ -11,7 +11,7 @@ timeout while a handshake is under way. On such a clock ``trio.fail_after`` coun
 skips through by design, so the time bound of those tests is kept in real seconds instead (a watchdog thread that
 cancels the test after :data:`TEST_TIME_LIMIT` real seconds): the bound is chosen per test from the clock it runs
 on, nothing to mark. Poll sparingly on a virtual clock: every ``trio.sleep`` that has to be jumped to costs the
-threshold in real time (``wsdat_core.testing.wait_until`` polls every 5 ms of virtual time; wait on events, or poll
+threshold in real time (``testing.wait_until`` polls every 5 ms of virtual time; wait on events, or poll
 in steps of a second or more).
 """
 
@@ -41,12 +41,12 @@ TEST_TIME_LIMIT = 30.0
 # wait out its conditions: there a failing example only has to be found, not shrunk (shrinking a killed mutant's
 # example costs seconds and tells nothing), the examples are the same on every run (derandomized: the score of a
 # run does not depend on luck; WSDAT_HYPOTHESIS_PROFILE=mutation selects both), and a condition on loopback that has
-# not come true within WSDAT_TEST_WAIT seconds will not (wsdat_core.testing waits 10 s by default, a test 30 s).
+# not come true within WSDAT_TEST_WAIT seconds will not (wsdat_core.faces.testing waits 10 s by default, a test 30 s).
 settings.register_profile("mutation", phases=(Phase.explicit, Phase.generate), derandomize=True, database=None)
 if os.environ.get("WSDAT_HYPOTHESIS_PROFILE"):
     settings.load_profile(os.environ["WSDAT_HYPOTHESIS_PROFILE"])
 if os.environ.get("WSDAT_TEST_WAIT"):
-    import wsdat_core.testing as _testing
+    import wsdat_core.faces.testing as _testing
 
     _WAIT = float(os.environ["WSDAT_TEST_WAIT"])
     for _function in (_testing.wait_until, _testing.wait_for_rows, _testing.wait_for_calls,

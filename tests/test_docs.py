@@ -35,7 +35,7 @@ def test_python_sample_runs(where: str, code: str, independent_server, tmp_path:
 
 
 def test_every_parameter_is_documented() -> None:
-    from wsdat_core.params import SPECS, parameters_markdown
+    from wsdat_core.model.params import SPECS, parameters_markdown
 
     table = parameters_markdown()
     assert all(f"`{name}`" in table for name in SPECS)
@@ -57,7 +57,7 @@ async def test_porting_sample_runs_unchanged_as_a_callbacks_file(independent_ser
     import trio
 
     from wsdat_core import WebSocketDAT
-    from wsdat_core.testing import wait_until
+    from wsdat_core.faces.testing import wait_until
 
     td_sample = FENCE.findall((ROOT / "docs" / "porting.md").read_text())[0]
     callbacks = tmp_path / "websocket1_callbacks.py"

@@ -43,8 +43,8 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 import trio
 
-from wsdat_core.backoff import Backoff
-from wsdat_core.errors import ConnectError, ConnectionClosedError
+from wsdat_core.model.backoff import Backoff
+from wsdat_core.model.errors import ConnectError, ConnectionClosedError
 
 __all__ = ["MqttBridge", "default_bridge"]
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from wsdat_core.events import EventKind
+from wsdat_core.model.events import EventKind
 
 __all__ = ["Recorder", "default_recorder"]
 

@@ -22,7 +22,7 @@ import trio
 
 import wsdat_core.http
 from tests.integration.servicehttp import running_service
-from wsdat_core.testing import ScriptedServer
+from wsdat_core.faces.testing import ScriptedServer
 
 ROOT = Path(__file__).parent.parent.parent
 SCREENSHOT = ROOT / "docs" / "live-view.png"

@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from wsdat_core.config import ServiceRunner, load_service
+from wsdat_core.faces.config import ServiceRunner, load_service
 from wsdat_core.http.address import HttpAddress
 
 

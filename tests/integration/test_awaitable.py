@@ -10,7 +10,8 @@ import trio
 import trio.testing
 
 from wsdat_core import ConnectError, ConnectionClosedError, WebSocketDAT
-from wsdat_core.events import (
+from wsdat_core.faces.testing import ScriptedServer, wait_until
+from wsdat_core.model.events import (
     BinaryReceived,
     Connected,
     Disconnected,
@@ -18,7 +19,6 @@ from wsdat_core.events import (
     PingReceived,
     TextReceived,
 )
-from wsdat_core.testing import ScriptedServer, wait_until
 
 from .hostile import HostileServer, Request, drain, handshake
 

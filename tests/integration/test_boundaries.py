@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from wsdat_core import ConnectError, WebSocketDAT
-from wsdat_core.testing import MonitorLines, ScriptedServer, wait_until
+from wsdat_core.faces.testing import MonitorLines, ScriptedServer, wait_until
 
 from .hostile import (
     BINARY,

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import ScriptedServer, wait_for_rows, wait_until
+from wsdat_core.faces.testing import ScriptedServer, wait_for_rows, wait_until
 
 
 async def test_timeout_against_a_server_that_never_answers(silent_server: int, nursery: trio.Nursery,

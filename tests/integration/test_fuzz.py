@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import wait_until
+from wsdat_core.faces.testing import wait_until
 
 from .hostile import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, HostileServer, drain, frame, handshake
 

@@ -18,7 +18,7 @@ import trio
 import trio.testing
 
 from wsdat_core import ParameterError, WebSocketDAT
-from wsdat_core.testing import ScriptedServer, wait_until
+from wsdat_core.faces.testing import ScriptedServer, wait_until
 
 from .hostile import (
     CLOSE,
@@ -246,7 +246,7 @@ async def test_every_stdin_line_reaches_a_server_that_pauses(nursery: trio.Nurse
 
 
 def test_sendqueuebytes_bounds_bytes_not_only_messages() -> None:
-    from wsdat_core.sendqueue import SendQueue
+    from wsdat_core.runtime.sendqueue import SendQueue
 
     queue = SendQueue(limit=1000, byte_limit=3_000_000)
     assert queue.put(("t", b"x", 2_000_000, None))  # one always fits an empty queue

@@ -17,7 +17,7 @@ import trio
 import trio.testing
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import wait_until
+from wsdat_core.faces.testing import wait_until
 
 from .hostile import (
     BINARY,
@@ -365,7 +365,7 @@ def _self_signed(tmp_path) -> tuple[str, str]:
 async def test_tls_self_signed_and_expired_certificates(tls, tmp_path, nursery: trio.Nursery, case: str) -> None:
     import ssl
 
-    from wsdat_core.testing import ScriptedServer
+    from wsdat_core.faces.testing import ScriptedServer
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if case == "self-signed":

@@ -13,13 +13,13 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from wsdat_core.config import ServiceRunner
-from wsdat_core.errors import ParameterError
+from wsdat_core.faces.config import ServiceRunner
+from wsdat_core.faces.testing import ScriptedServer, wait_for_rows, wait_until
 from wsdat_core.http.address import HttpAddress, parse_http_address
 from wsdat_core.http.metrics import METRICS
-from wsdat_core.info import CHANNELS
-from wsdat_core.params import Parameters
-from wsdat_core.testing import ScriptedServer, wait_for_rows, wait_until
+from wsdat_core.model.errors import ParameterError
+from wsdat_core.model.info import CHANNELS
+from wsdat_core.model.params import Parameters
 
 from .servicehttp import EventStream, get, post, rows_of, running_service
 

@@ -7,7 +7,7 @@ from typing import Any
 import trio
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import wait_for_rows, wait_until
+from wsdat_core.faces.testing import wait_for_rows, wait_until
 
 
 class Log:

@@ -13,8 +13,8 @@ import trio
 import trio.testing
 
 from wsdat_core import ServiceFileError, WebSocketDAT
-from wsdat_core.config import build_dats, load_service
-from wsdat_core.testing import ScriptedServer, wait_until
+from wsdat_core.faces.config import build_dats, load_service
+from wsdat_core.faces.testing import ScriptedServer, wait_until
 
 
 class Life:

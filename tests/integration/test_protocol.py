@@ -21,7 +21,7 @@ import pytest
 import trio
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import MonitorLines, ScriptedServer, wait_until
+from wsdat_core.faces.testing import MonitorLines, ScriptedServer, wait_until
 
 from .hostile import TEXT, HostileServer, Request, handshake, parse_client_frames, read_request
 

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from wsdat_core import WebSocketDAT, open_dat
-from wsdat_core.testing import ScriptedServer, wait_for_calls, wait_for_rows, wait_until
+from wsdat_core.faces.testing import ScriptedServer, wait_for_calls, wait_for_rows, wait_until
 
 DATA = Path(__file__).parent.parent / "data"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 
-from wsdat_core.testing import ScriptedServer, wait_for_rows, wait_until
+from wsdat_core.faces.testing import ScriptedServer, wait_for_rows, wait_until
 
 from .servicehttp import get, running_service
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import ScriptedServer, wait_until
+from wsdat_core.faces.testing import ScriptedServer, wait_until
 
 
 async def test_send_text_joins_parts_and_returns_utf8_size(ws_server: ScriptedServer, dat_factory) -> None:

@@ -12,11 +12,11 @@ import pytest
 import trio
 
 from wsdat_core import ServiceFileError
-from wsdat_core.config import build_dats, load_service
-from wsdat_core.errors import ParameterError
+from wsdat_core.faces.config import build_dats, load_service
+from wsdat_core.faces.testing import ScriptedServer, wait_for_rows, wait_until
 from wsdat_core.http.address import HttpAddress
-from wsdat_core.params import SPECS
-from wsdat_core.testing import ScriptedServer, wait_for_rows, wait_until
+from wsdat_core.model.errors import ParameterError
+from wsdat_core.model.params import SPECS
 
 EXAMPLES = Path(__file__).parent.parent.parent / "docs" / "examples"
 

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from wsdat_core import TDOnlyError, WebSocketDAT
-from wsdat_core.testing import ScriptedServer, wait_until
+from wsdat_core.faces.testing import ScriptedServer, wait_until
 
 from ..integration.hostile import PING, PONG, HostileServer, Request, frame, handshake, parse_client_frames, text
 
@@ -105,7 +105,7 @@ async def test_td_only_names_fail_with_one_clear_line(message: str, line: str, w
 
 def test_td_only_error_is_a_wsdat_error() -> None:
     from wsdat_core import WsdatError
-    from wsdat_core.tdglobals import TDOnly
+    from wsdat_core.host.tdglobals import TDOnly
 
     with pytest.raises(WsdatError):
         TDOnly("parent")()

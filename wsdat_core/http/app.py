@@ -33,8 +33,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import ConnectionClosedError, ParameterError, PluginError
-from ..params import SPECS
+from ..model.errors import ConnectionClosedError, ParameterError, PluginError
+from ..model.params import SPECS
 from .address import HttpAddress
 from .hub import Hub, PageView, Panel
 from .metrics import metrics_registry, render_metrics

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ..events import BinaryReceived, Event, Monitor, TextReceived
-from ..sanitize import clean_line
-from ..table import hex_bytes
+from ..model.events import BinaryReceived, Event, Monitor, TextReceived
+from ..model.sanitize import clean_line
+from ..model.table import hex_bytes
 
 if TYPE_CHECKING:
-    from ..dat import WebSocketDAT
+    from ..runtime.dat import WebSocketDAT
 
 __all__ = ["Hub", "PageView", "Panel", "page_text"]
 

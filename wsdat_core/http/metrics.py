@@ -18,7 +18,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from ..info import CHANNELS
+from ..model.info import CHANNELS
 from .hub import Hub
 
 __all__ = ["METRICS", "STATES", "MetricSpec", "metrics_registry", "render_metrics"]

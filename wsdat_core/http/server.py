@@ -11,8 +11,8 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 from hypercorn.typing import Framework
 
-from ..console import log
-from ..errors import WsdatError
+from ..model.errors import WsdatError
+from ..runtime.console import log
 from .address import HttpAddress
 from .app import build_app
 from .hub import Hub

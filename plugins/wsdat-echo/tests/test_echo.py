@@ -1,6 +1,6 @@
 """wsdat-echo, installed through its entry point, against a real loopback server."""
 
-from wsdat_core.testing import wait_for_rows
+from wsdat_core.faces.testing import wait_for_rows
 
 
 async def test_echoes_text_once(ws_server, dat_factory) -> None:

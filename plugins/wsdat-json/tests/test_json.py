@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wsdat_json import flatten, table_of
 
-from wsdat_core.testing import wait_for_rows, wait_until
+from wsdat_core.faces.testing import wait_for_rows, wait_until
 
 
 def test_flatten_dotted_paths_lists_and_scalars() -> None:

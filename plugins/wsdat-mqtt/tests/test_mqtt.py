@@ -19,7 +19,7 @@ import trio
 from wsdat_mqtt import MqttBridge, _Bridge
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import MonitorLines, TCPRelay, wait_until
+from wsdat_core.faces.testing import MonitorLines, TCPRelay, wait_until
 
 BROKER_HOST, BROKER_PORT = "127.0.0.1", 1883
 

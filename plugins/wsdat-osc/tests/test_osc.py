@@ -8,7 +8,7 @@ import trio
 from pythonosc.osc_message import OscMessage
 from wsdat_osc import OSCForwarder, numbers
 
-from wsdat_core.testing import wait_for_rows, wait_until
+from wsdat_core.faces.testing import wait_for_rows, wait_until
 
 
 def test_numbers_of_json() -> None:

@@ -12,8 +12,8 @@ import trio
 from wsdat_record import Recorder
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.replay import replay
-from wsdat_core.testing import wait_for_rows, wait_until
+from wsdat_core.faces.replay import replay
+from wsdat_core.faces.testing import wait_for_rows, wait_until
 
 
 def lines(path: Path) -> list[dict]:

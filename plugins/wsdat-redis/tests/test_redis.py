@@ -24,10 +24,10 @@ import pytest
 import redis
 import trio
 from wsdat_redis import RedisSink
+from wsdat_redis.work import RedisUnavailable, WorkerDAT, WorkOptions, dead_key, run_worker, send_key
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.testing import MonitorLines, TCPRelay, wait_until
-from wsdat_core.work import RedisUnavailable, WorkerDAT, WorkOptions, dead_key, run_worker, send_key
+from wsdat_core.faces.testing import MonitorLines, TCPRelay, wait_until
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
@@ -73,7 +73,7 @@ def check_in_order(found: list[dict[str, Any]], expected: list[str]) -> None:
 
 
 class Relay(TCPRelay):
-    """A relay to Redis (see :class:`wsdat_core.testing.TCPRelay`)."""
+    """A relay to Redis (see :class:`wsdat_core.faces.testing.TCPRelay`)."""
 
     @property
     def url(self) -> str:
