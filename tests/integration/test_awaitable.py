@@ -315,3 +315,57 @@ async def test_an_async_oncook_holds_the_reading_until_it_returns(ws_server: Scr
     gate.set()
     await wait_until(lambda: dat.info.messages_received == 21)
     dat.stop()
+
+
+async def test_close_after_the_server_closed_first_returns_the_servers_code(ws_server: ScriptedServer,
+                                                                            dat_factory) -> None:
+    dat = await dat_factory(reconnect=False)
+    await ws_server.wait_client()
+    await ws_server.close(4001, "go away")
+    await wait_until(lambda: not dat.connected)
+    assert await dat.close(1000) == 4001
+    assert not dat.par.active
+
+
+async def test_close_of_a_dat_that_never_connected_returns_1006(nursery: trio.Nursery, silent_server: int) -> None:
+    dat = WebSocketDAT(netaddress=f"ws://127.0.0.1:{silent_server}/", timeout=60_000)
+    nursery.start_soon(dat.run)
+    assert await dat.close() == 1006
+
+
+async def test_wait_connected_with_a_timeout_names_the_last_failure(nursery: trio.Nursery,
+                                                                     virtual_clock: trio.testing.MockClock) -> None:
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # connection refused, again and again
+    dat = WebSocketDAT(netaddress=f"ws://127.0.0.1:{port}/", reconnectdelay=0.5)
+    nursery.start_soon(dat.run)
+    with pytest.raises(ConnectError) as raised:
+        await dat.wait_connected(timeout=3)
+    assert str(raised.value).startswith(f"{dat.name}: not connected after 3 s (")
+    assert str(raised.value).endswith(f"; the last attempt: cannot connect to ws://127.0.0.1:{port}/: "
+                                      f"connection refused by 127.0.0.1:{port}")
+    dat.stop()
+
+
+async def test_a_dat_waiting_to_retry_is_reconnecting_with_the_attempt_and_the_time(
+        nursery: trio.Nursery, virtual_clock: trio.testing.MockClock) -> None:
+    import time
+
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    dat = WebSocketDAT(netaddress=f"ws://127.0.0.1:{port}/", reconnectdelay=30, reconnectmaxdelay=30)
+    states: list[str] = []
+    nursery.start_soon(dat.run)
+    await wait_until(lambda: dat.info.state == "reconnecting")
+    states.append(dat.info.state)
+    assert dat.info.retry_attempt == 1
+    assert time.time() - 1 <= dat.info.retry_at <= time.time() + 31
+    assert dict(dat.info)["retry_attempt"] == 1
+    dat.par.active = False
+    await wait_until(lambda: dat.info.state == "closed")
+    assert (dat.info.retry_attempt, dat.info.retry_at) == (0, 0.0)
+    dat.stop()

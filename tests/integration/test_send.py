@@ -77,3 +77,32 @@ async def test_hook_echo_through_send_text_from_inside_a_hook(ws_server: Scripte
     await ws_server.send_text("one", "two")
     await ws_server.wait_received(2)
     assert ws_server.received == ["re: one", "re: two"]
+
+
+async def test_a_lone_surrogate_is_refused_where_it_is_given_and_nothing_else_stops(ws_server: ScriptedServer,
+                                                                                   dat_factory) -> None:
+    import json
+
+    seen: list[str] = []
+
+    class Echo:
+        def onReceiveText(self, dat: WebSocketDAT, message: str) -> None:
+            seen.append(str(dat.sendText(json.loads(message))))
+
+        def onMonitorMessage(self, message: str) -> None:
+            seen.append(message)
+
+    dat = await dat_factory(callbacks=[Echo()])
+    await ws_server.send_text('"a\\ud800b"', '"fine"')
+    await ws_server.wait_received(1)
+    assert ws_server.received == ["fine"]
+    seen = [line for line in seen if not line.startswith(("connecting to", "connected to"))]
+    assert seen[:3] == ["sendText: the text holds '\\ud800' at position 1, a lone surrogate that UTF-8 cannot "
+                        "encode; nothing was sent", "-1", "4"]
+    assert dat.connected and dat.info.warnings == 1 and dat.info.errors == 0
+    with pytest.raises(ValueError, match=r"^send_text: the text holds '\\ud800' at position 2, a lone surrogate"):
+        await dat.send_text("ok\ud800")
+    await dat.send_text("still here")
+    await ws_server.wait_received(2)
+    assert ws_server.received == ["fine", "still here"]
+    assert dat.info.connects == 1

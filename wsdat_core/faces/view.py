@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LiveView"]
 
-_STATE_STYLE = {"open": "bold green", "connecting": "bold yellow", "closing": "yellow", "closed": "bold red"}
+_STATE_STYLE = {"open": "bold green", "connecting": "bold yellow", "closing": "yellow", "reconnecting": "bold yellow",
+                "closed": "bold red"}
 
 
 class LiveView:

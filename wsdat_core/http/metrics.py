@@ -24,7 +24,7 @@ from .hub import Hub
 __all__ = ["METRICS", "STATES", "MetricSpec", "metrics_registry", "render_metrics"]
 
 #: The states a DAT's ``state`` channel takes.
-STATES: Final = ("closed", "connecting", "open", "closing")
+STATES: Final = ("closed", "connecting", "open", "closing", "reconnecting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,9 @@ METRICS: Final[dict[str, MetricSpec]] = {
     "disconnects": MetricSpec("disconnects", "counter", "Connections ended."),
     "reconnects": MetricSpec("reconnects", "counter", "Connect attempts after the first one."),
     "hook_errors": MetricSpec("hook_errors", "counter", "Errors raised by callbacks (also counted in errors)."),
+    "retry_attempt": MetricSpec("retry_attempt", "gauge", "While reconnecting: the attempt that comes next (else 0)."),
+    "retry_at": MetricSpec("retry_at_seconds", "gauge", "While reconnecting: when the next attempt starts (UNIX time; "
+                           "else 0)."),
 }
 
 

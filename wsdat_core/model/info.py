@@ -29,7 +29,7 @@ TD_CHANNELS: Final = (
 )
 _OWN_CHANNELS: Final = (
     "state", "messages_received", "bytes_received", "messages_sent", "bytes_sent", "connects", "disconnects",
-    "reconnects", "hook_errors",
+    "reconnects", "hook_errors", "retry_attempt", "retry_at",
 )
 CHANNELS: Final = TD_CHANNELS + _OWN_CHANNELS
 
@@ -72,7 +72,7 @@ class Info(Mapping[str, Any]):
     __slots__ = (
         "_clock", "_shape", "total_cooks", "cook_time", "cook_frame", "cook_abs_frame", "cook_start_time",
         "cook_end_time", "warnings", "errors", "state", "messages_received", "bytes_received", "messages_sent",
-        "bytes_sent", "connects", "disconnects", "reconnects", "hook_errors",
+        "bytes_sent", "connects", "disconnects", "reconnects", "hook_errors", "retry_attempt", "retry_at",
     )
 
     def __init__(self, clock: Clock | None = None, shape: Callable[[], tuple[int, int]] = lambda: (1, 1)) -> None:
@@ -86,6 +86,8 @@ class Info(Mapping[str, Any]):
         self.cook_end_time = 0.0
         self.warnings = 0
         self.errors = 0
+        #: ``connecting`` (an attempt runs), ``open``, ``closing``, ``reconnecting`` (waiting to retry, see
+        #: ``retry_attempt`` and ``retry_at``) or ``closed`` (stopped: Active off, given up, or not running).
         self.state = "closed"
         self.messages_received = 0
         self.bytes_received = 0
@@ -96,6 +98,10 @@ class Info(Mapping[str, Any]):
         self.reconnects = 0
         #: Errors raised by callbacks (also counted in ``errors``).
         self.hook_errors = 0
+        #: While ``state`` is ``"reconnecting"``: the attempt that comes next (1 for the first retry) and when it
+        #: starts (UNIX time in seconds); 0 otherwise.
+        self.retry_attempt = 0
+        self.retry_at = 0.0
 
     @property
     def clock(self) -> Clock:

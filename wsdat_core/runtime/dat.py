@@ -177,9 +177,15 @@ class WebSocketDAT:
     # -- TouchDesigner's send methods ---------------------------------------------------------------------------
     def sendText(self, *parts: Any) -> int:
         """Queue a text message made of ``parts`` joined without separator; returns its UTF-8 size, or -1 (not
-        connected, or the send queue is full)."""
+        connected, the send queue is full, or the text holds a lone surrogate UTF-8 cannot encode: one warning line
+        names its position)."""
         text = _join(parts)
-        return self._session.send("sendText", EventKind.TEXT, text, _utf8_size(text))
+        try:
+            size = _utf8_size("sendText", text)
+        except ValueError as exc:  # TD's send methods answer a refusal with a negative number
+            self._session.warn(str(exc))
+            return -1
+        return self._session.send("sendText", EventKind.TEXT, text, size)
 
     def sendBinary(self, contents: bytes | bytearray | memoryview) -> int:
         """Queue a binary message; returns its size in bytes, or -1."""
@@ -198,15 +204,15 @@ class WebSocketDAT:
         return self._session.send("sendPong", EventKind.PONG, data, len(data))
 
     # -- the awaitable API --------------------------------------------------------------------------------------
-    async def wait_connected(self) -> None:
+    async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until the DAT is connected; returns at once if it is.
 
         Raises:
           ConnectError: if the DAT gave up for good (a failure retrying cannot mend, or reconnect is off and the
-            connection failed or ended); the message says why. Cancel the wait with a trio cancel scope
-            (``with trio.move_on_after(5): await dat.wait_connected()``).
+            connection failed or ended), or ``timeout`` seconds passed first; the message names the last failure.
+            Without a timeout, a trio cancel scope bounds the wait too.
         """
-        await self._session.wait_connected()
+        await self._session.wait_connected(timeout)
 
     async def wait_stopped(self) -> None:
         """Wait until the DAT stopped connecting: its run ended (after every plugin's ``onExit``), ``active`` is off
@@ -221,9 +227,10 @@ class WebSocketDAT:
         Raises:
           ConnectionClosedError: if the DAT is not connected, or the connection ended before the message was
             written (it was not sent).
+          ValueError: if the text holds a lone surrogate (UTF-8 cannot encode it); the error names its position.
         """
         text = _join(parts)
-        await self._session.send_wait(EventKind.TEXT, text, _utf8_size(text))
+        await self._session.send_wait(EventKind.TEXT, text, _utf8_size("send_text", text))
 
     async def send_binary(self, data: bytes | bytearray | memoryview) -> None:
         """Send a binary message; waits and raises as :meth:`send_text`."""
@@ -235,7 +242,9 @@ class WebSocketDAT:
         answer, and leave the DAT inactive (as turning ``active`` off does).
 
         Returns:
-          The close code the server answered with, or 1006 when it did not answer (or the DAT was not connected).
+          The close code the server answered with, or 1006 when it did not answer. When the connection had already
+          ended (the server closed first, the network dropped it), the code that ended it (the server's 4001, or
+          1006); 1006 when the DAT never connected.
 
         Raises:
           ValueError: for a code a client may not send (allowed: 1000, 3000-4999) or a reason longer than 123 UTF-8
@@ -318,8 +327,16 @@ def _join(parts: Sequence[Any]) -> str:
     return "".join(part if isinstance(part, str) else str(part) for part in parts)
 
 
-def _utf8_size(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+def _utf8_size(what: str, text: str) -> int:
+    """The UTF-8 size of a text to send; ``ValueError`` naming the position of a character UTF-8 cannot encode (a lone
+    surrogate, e.g. from ``json.loads('"\\ud800"')``)."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what}: the text holds {text[exc.start]!r} at position {exc.start}, a lone surrogate that "
+                         "UTF-8 cannot encode; nothing was sent") from None
 
 
 def _as_bytes(what: str, contents: object, *, allow_text: bool, limit: float | None = None) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -111,6 +112,9 @@ class Session:
         self._send_refused_warned = False
         self._send_full_warned = False
         self._plugins_started: list[Plugin] = []
+        #: How the last connection ended (None before the first one ended): ``close()`` on a DAT whose server closed
+        #: first returns its code.
+        self.last_end: ConnectionEnd | None = None
 
     # -- reporting --------------------------------------------------------------------------------------------------
     def monitor(self, message: str, level: int = logging.INFO) -> None:
@@ -177,12 +181,16 @@ class Session:
         self.gave_up = reason if stalled else None
         self._notify_state()
 
-    async def wait_connected(self) -> None:
-        while not self.connected:
-            if self.stalled:
-                raise ConnectError(self.gave_up or "not reconnecting: the server closed the connection and "
-                                   "reconnect is off; change a parameter to connect again")
-            await self._state_changed.wait()
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            while not self.connected:
+                if self.stalled:
+                    raise ConnectError(self.gave_up or "not reconnecting: the server closed the connection and "
+                                       "reconnect is off; change a parameter to connect again")
+                await self._state_changed.wait()
+            return
+        last = f"; the last attempt: {self._ending_error}" if self._ending_error else ""
+        raise ConnectError(f"{self.dat.name}: not connected after {timeout:g} s ({self.dat.info.state}){last}")
 
     async def wait_stopped(self) -> None:
         # Active off counts once the connection is closed (close() and Active off close politely first).
@@ -327,7 +335,8 @@ class Session:
             request = _CloseRequest(code, reason)
             if not self.connected:
                 self.dat.par.active = False
-                return ABNORMAL
+                end = self.last_end
+                return end.code if end is not None else ABNORMAL
             self._close_request = request
             self.dat.par.active = False
         await request.done.wait()
@@ -442,10 +451,16 @@ class Session:
             delay = max(delay, min(asked, backoff.cap))
         because = f"; the server asked for {asked:g} s" if asked is not None else ""
         self.monitor(f"reconnecting in {delay:.2f} s (attempt {backoff.attempt}{because})")
-        with trio.move_on_after(delay):
-            await changed.wait()
+        info = self.dat.info
+        info.retry_attempt, info.retry_at = backoff.attempt, time.time() + delay
+        self._set_state("reconnecting")
+        try:
+            with trio.move_on_after(delay):
+                await changed.wait()
+        finally:
+            info.retry_attempt, info.retry_at = 0, 0.0
         if not changed.is_set():
-            self.dat.info.reconnects += 1
+            info.reconnects += 1
 
     def _connect_options(self) -> ConnectOptions:
         par = self.dat.par
@@ -556,6 +571,7 @@ class Session:
             self.cook.bytes_received = lambda: self._received_before
             self._link = None
             end = link.end or ConnectionEnd(ClosedBy.WSDAT, 1001, "going away")
+            self.last_end = end
             self._report_end(end, why)
             self.backoff.connection_lasted(trio.current_time() - opened_at)
             info.disconnects += 1
