@@ -95,7 +95,7 @@ def negotiate(values: list[str]) -> DeflateParams | None:
     if unknown:
         raise NegotiationError(f"the server accepted an extension that was not offered: {', '.join(unknown)}")
     if len(elements) > 1:
-        raise NegotiationError(f"the server named {EXTENSION} {len(elements)} times (RFC 7692 5: once at most)")
+        raise NegotiationError(f"the server named {EXTENSION} {len(elements)} times, once is allowed")
     seen: dict[str, str | None] = {}
     for part in elements[0].split(";")[1:]:
         name, value = _parameter(part)
