@@ -170,14 +170,12 @@ def _load_dat(path: Path, lines: list[str], name: str, params: object) -> DATCon
         try:
             checked[key] = spec.check(key, value)
         except ParameterError as exc:
-            raise _fail(path, where, f"dat.{name}.{key}", f"{exc.value!r} is not allowed; expected {exc.allowed}") \
-                from None
+            raise _fail(path, where, f"dat.{name}.{key}", exc.detail) from None
     try:  # the rules between parameters (netaddress + port, executeloc + fromop, keyfile + certfile)
         Parameters(**{k: v for k, v in checked.items() if k != "callbacks"})  # callbacks load when the DAT exists
     except ParameterError as exc:
         where = _locate(lines, table, exc.name) or line
-        raise _fail(path, where, f"dat.{name}.{exc.name}", f"{exc.value!r} is not allowed; expected {exc.allowed}") \
-            from None
+        raise _fail(path, where, f"dat.{name}.{exc.name}", exc.detail) from None
     return DATConfig(name, checked, line, _plugin_settings(path, lines, name, settings, checked.get("callbacks", ())))
 
 

@@ -22,6 +22,7 @@ from typing import Any, Final
 from .address import DEFAULT_PORT, Endpoint, resolve_url
 from .errors import ParameterError
 from .proxy import check_proxy
+from .secrets import mask_value
 
 __all__ = [
     "EXECUTE_FROM",
@@ -165,7 +166,7 @@ def _headers(name: str, value: object) -> tuple[tuple[str, str], ...]:
         if isinstance(item, str):
             key, sep, val = item.partition(":")
             if not sep:
-                raise ParameterError(name, value, allowed + f" ({item!r} has no ':')")
+                raise ParameterError(name, value, allowed + f" ({mask_value(item)!r} has no ':')")
             item = (key, val)
         if not (isinstance(item, tuple) and len(item) == 2 and all(isinstance(p, str) for p in item)):
             raise ParameterError(name, value, allowed)
@@ -197,6 +198,17 @@ def _header_value_char(ch: str) -> bool:
     """RFC 9110 field-value characters: visible ASCII, space, tab and obs-text (Latin-1 0x80-0xFF)."""
     code = ord(ch)
     return code == 0x09 or 0x20 <= code <= 0x7E or 0x80 <= code <= 0xFF
+
+
+def _header_names(name: str, value: object) -> tuple[str, ...]:
+    """Header names: a list, or one string of names separated by commas."""
+    if value is None:
+        return ()
+    items = [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and _is_token(i.strip()) for i in items):
+        raise ParameterError(name, value, "header names (HTTP tokens such as 'X-Api-Key'), a list or separated by "
+                             "commas")
+    return tuple(i.strip() for i in items)
 
 
 def _subprotocols(name: str, value: object) -> tuple[str, ...]:
@@ -266,6 +278,7 @@ _LABELS: Final = {
     "netaddress": "Network Address", "executeloc": "Execute from", "fromop": "From Operator", "maxlines": "Max Lines",
     "clear": "Clear Output", "bytes": "Bytes Column", "cafile": "CA File", "certfile": "Certificate File",
     "keyfile": "Key File", "subprotocols": "Subprotocols", "binaryrows": "Binary Rows",
+    "secretheaders": "Secret Headers",
     "maxmessagesize": "Max Message Size", "reconnectdelay": "Reconnect Delay", "reconnectfactor": "Reconnect Factor",
     "reconnectmaxdelay": "Reconnect Max Delay", "pinginterval": "Ping Interval", "pingtimeout": "Ping Timeout",
     "autopong": "Auto Pong", "sendqueuesize": "Send Queue Size",
@@ -300,6 +313,9 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             "TLS", effect=Effect.RECONNECT),
     ParSpec("headers", (), _headers, "Extra HTTP headers for the handshake ('Name: value').", "TLS",
             effect=Effect.RECONNECT, metavar="K:V"),
+    ParSpec("secretheaders", (), _header_names,
+            "Headers whose values are credentials, masked wherever wsdat shows them, as Authorization, "
+            "Proxy-Authorization and Cookie always are.", "TLS", metavar="NAME"),
     ParSpec("subprotocols", (), _subprotocols, "WebSocket subprotocols to offer.", "TLS", effect=Effect.RECONNECT,
             metavar="NAME"),
     ParSpec("compression", "deflate", _choice(COMPRESSION),
