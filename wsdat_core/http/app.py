@@ -11,8 +11,11 @@
                                        ParameterError line
 =====================================  ===============================================================================
 
-Requests whose ``Host`` names another machine are refused while the server listens on loopback (DNS rebinding), and
-POSTs must be JSON from the same origin, so a web page in the operator's browser cannot drive the DATs.
+Who may ask is :mod:`wsdat_core.http.access`'s business (the Host allow-list, the token, same-origin POSTs); POSTs
+must also be JSON, so a web page in the operator's browser cannot drive the DATs. Parameters that load code, and the
+TLS, proxy and header parameters, never change over HTTP (403 naming them). Answers show no secret: URL passwords and
+credential header values read ``***`` (:func:`~wsdat_core.model.secrets.mask_parameters`). A request the API cannot
+serve gets one line (4xx for what the client sent wrong); nothing a client sends puts a traceback in the log.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any, Final
@@ -31,18 +35,27 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..model.address import resolve_url
 from ..model.errors import ConnectionClosedError, ParameterError, PluginError
 from ..model.params import SPECS
-from .address import HttpAddress
+from ..model.sanitize import clean_line
+from ..model.secrets import is_credential_header, mask_parameters, mask_text
+from ..runtime.console import log
+from .access import SECURITY_HEADERS, AccessGuard, refusal
+from .address import HttpAccess, HttpAddress
 from .hub import Hub, PageView, Panel
 from .metrics import metrics_registry, render_metrics
 
-__all__ = ["HOST_PARAMS", "build_app"]
+__all__ = ["HOST_PARAMS", "PROTECTED_PARAMS", "build_app"]
 
 #: Parameters that load code (plugins); changed only in the service file, never over HTTP.
 HOST_PARAMS: Final = frozenset({"callbacks", "executeloc", "fromop"})
+#: What the DAT trusts and what it sends along (TLS, proxy, headers): whoever may change them over HTTP could read
+#: the DAT's credentials or its traffic, so they change only in the service file too.
+PROTECTED_PARAMS: Final = frozenset({"cafile", "certfile", "keyfile", "insecure", "proxy", "headers",
+                                     "secretheaders"})
 #: Rows of ``/api/dats`` answers unless ``?rows=`` says otherwise, and the most it may ask for.
 DEFAULT_ROWS: Final = 20
 MAX_ROWS: Final = 10_000
@@ -55,8 +68,9 @@ PAGE_MIN_GAP: Final = 0.1
 PAGE_REFRESH: Final = 0.5
 PAGE_KEEPALIVE: Final = 15.0
 
-_SECURITY: Final = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-                    "Cache-Control": "no-store"}
+_SECURITY: Final = SECURITY_HEADERS
+#: ``?rows=``: ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses), and not a thousand of them.
+_ROWS: Final = re.compile(r"[0-9]{1,9}")
 _PAGE_POLICY: Final = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 _STATIC: Final = {"live.js": "text/javascript; charset=utf-8", "live.css": "text/css; charset=utf-8"}
@@ -71,7 +85,7 @@ class RequestError(Exception):
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status, headers=_SECURITY)
+    return refusal(status, message)
 
 
 def _json(data: object, status: int = 200) -> JSONResponse:
@@ -105,8 +119,9 @@ def _panel(hub: Hub, request: Request) -> Panel:
 
 def _rows_param(request: Request) -> int:
     text = request.query_params.get("rows", str(DEFAULT_ROWS))
-    if not text.isdigit() or int(text) > MAX_ROWS:
-        raise RequestError(400, f"rows: {text!r} is not allowed; expected an integer from 0 to {MAX_ROWS}")
+    if not _ROWS.fullmatch(text) or int(text) > MAX_ROWS:
+        shown = repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text)} characters)"
+        raise RequestError(400, f"rows: {shown} is not allowed; expected an integer from 0 to {MAX_ROWS}")
     return int(text)
 
 
@@ -118,7 +133,7 @@ def describe(panel: Panel, rows: int) -> dict[str, Any]:
         "name": dat.name,
         **panel.status(),
         "info": _jsonable(dict(dat.info)),
-        "par": _jsonable(dat.par.as_dict()),
+        "par": _jsonable(mask_parameters(dat.par.as_dict())),
         "rows": [dat.row(index) for index in range(first, dat.numRows)] if rows else [],
         "first_row": first,
     }
@@ -136,7 +151,7 @@ def health(hub: Hub) -> tuple[int, dict[str, Any]]:
         states[name] = dat.info.state
         if not dat.connected:
             why = panel.failure or dat.last_error or f"not connected yet ({dat.info.state})"
-            failing[name] = {"state": dat.info.state, "error": why}
+            failing[name] = {"state": dat.info.state, "error": mask_text(why)}
     if failing:
         return 503, {"status": "failing", "service": hub.name, "failing": failing, "dats": states}
     return 200, {"status": "ok", "service": hub.name, "dats": states}
@@ -152,8 +167,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
             raise RequestError(413, f"request body larger than {MAX_BODY} bytes")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError(400, f"not valid JSON: {exc}") from None
+    except RecursionError:  # "[[[[..." deeper than Python's stack
+        raise RequestError(400, "not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise RequestError(400, f"not valid JSON: {clean_line(str(exc))}") from None
     if not isinstance(data, dict):
         raise RequestError(400, "expected a JSON object")
     return data
@@ -182,6 +199,8 @@ async def send(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
                 await dat.send_binary(payload)
     except ConnectionClosedError as exc:
         raise RequestError(409, str(exc)) from None
+    except ValueError as exc:  # a lone surrogate ("\ud800" in the JSON) that UTF-8 cannot encode: refused, named
+        raise RequestError(400, f"text: {exc}") from None
     except trio.TooSlowError:
         raise RequestError(503, f"{dat.name}: not sent within {SEND_TIMEOUT:g} s (send queue full)") from None
     return {"sent": size}
@@ -197,15 +216,37 @@ def change_parameters(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
     refused = sorted(HOST_PARAMS.intersection(changes))
     if refused:
         raise RequestError(403, f"{', '.join(refused)}: load code, so they change only in the service file")
+    refused = sorted(PROTECTED_PARAMS.intersection(changes))
+    if refused:
+        raise RequestError(403, f"{', '.join(refused)}: TLS, proxy and header parameters change only in the service "
+                                "file")
     dat = panel.dat
     try:
+        _keep_credentials_home(dat.par, changes)
         dat.par.update(**changes)
     except (ParameterError, PluginError) as exc:
         raise RequestError(400, str(exc)) from None
     for name in pulses:
         getattr(dat.par, name).pulse()
-    values = dat.par.as_dict()
+    values = mask_parameters(dat.par.as_dict())
     return {"par": _jsonable({name: values[name] for name in changes}), "pulsed": pulses}
+
+
+def _keep_credentials_home(par: Any, changes: Mapping[str, Any]) -> None:
+    """403 when ``changes`` would send the DAT's credential headers to another server (host, scheme or port), as a
+    redirect there would not; the URL's own credentials are replaced with it, so they never travel."""
+    if not {"netaddress", "port"}.intersection(changes):
+        return
+    secret = par.value("secretheaders")
+    carried = sorted({name for name, _value in par.value("headers") if is_credential_header(name, secret)})
+    if not carried:
+        return
+    netaddress = SPECS["netaddress"].check("netaddress", changes.get("netaddress", par.value("netaddress")))
+    port = SPECS["port"].check("port", changes.get("port", par.value("port")))
+    target, current = resolve_url(netaddress, port), par.endpoint
+    if (target.scheme, target.host.lower(), target.port) != (current.scheme, current.host.lower(), current.port):
+        raise RequestError(403, f"netaddress: the DAT sends {', '.join(carried)}; it moves to another server only "
+                                "in the service file")
 
 
 # ------------------------------------------------------------------------------------------------------ the page
@@ -261,39 +302,36 @@ async def _until_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------- the app
-class _HostCheck:
-    """Refuses a ``Host`` other than this machine while listening on loopback (DNS rebinding), and POSTs from another
-    origin (a page the operator has open elsewhere)."""
+class _OneLineErrors:
+    """Whatever escapes a route (a bug, or input no check foresaw) becomes one line: a 500 answer, when none began,
+    and one log line; the traceback only at -vv (debug), never in the default log."""
 
-    def __init__(self, app: ASGIApp, address: HttpAddress) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.loopback = address.loopback
-        self.allowed = {"localhost", "127.0.0.1", "::1", address.host.lower()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            host = _host_of(headers.get("host", ""))
-            if self.loopback and host not in self.allowed:
-                await _error(421, f"this server answers only to localhost, not {host!r}")(scope, receive, send)
-                return
-            origin = headers.get("origin")
-            if scope["method"] not in ("GET", "HEAD") and origin is not None and \
-                    origin.split("://", 1)[-1].lower() != headers.get("host", "").lower():
-                await _error(403, "cross-origin requests are refused")(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":  # the lifespan is the server's business
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            line = clean_line(mask_text(f"{type(exc).__name__}: {exc}"))
+            log.error("http: %s %s failed: %s", scope.get("method", ""), scope.get("path", ""), line)
+            log.debug("http: the traceback of that failure", exc_info=exc)
+            if not started:
+                await _error(500, f"internal error: {line}")(scope, receive, send)
 
 
-def _host_of(value: str) -> str:
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[1:value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
-
-
-def build_app(hub: Hub, address: HttpAddress) -> ASGIApp:
-    """The ASGI application serving ``hub``'s DATs."""
+def build_app(hub: Hub, address: HttpAddress, access: HttpAccess | None = None) -> ASGIApp:
+    """The ASGI application serving ``hub``'s DATs on ``address`` to whom ``access`` lets in."""
     registry = metrics_registry(hub)
     page = _asset("index.html")
 
@@ -353,4 +391,4 @@ def build_app(hub: Hub, address: HttpAddress) -> ASGIApp:
         Route("/api/dats/{name}/send", send_route, methods=["POST"]),
         Route("/api/dats/{name}/par", par_route, methods=["POST"]),
     ])
-    return _HostCheck(app, address)
+    return _OneLineErrors(AccessGuard(app, address, access or HttpAccess()))

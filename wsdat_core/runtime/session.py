@@ -32,6 +32,7 @@ from ..model.events import RECEIVED_KINDS, Connected, Disconnected, EventKind, M
 from ..model.params import SPECS, Effect
 from ..model.proxy import proxy_for
 from ..model.sanitize import clean_line
+from ..model.secrets import mask_text
 from ..net.connection import ConnectOptions, Link, make_ssl_context, open_link
 from .console import log
 from .cook import Cook
@@ -120,7 +121,7 @@ class Session:
     def monitor(self, message: str, level: int = logging.INFO) -> None:
         """A status line: to the ``wsdat`` logger, to ``onMonitorMessage`` and to event subscribers. Lines carry peer
         text (close reasons, headers): control characters are escaped here, once, for every face."""
-        message = clean_line(message)
+        message = clean_line(mask_text(message))  # secrets too: every face gets the line from here
         log.log(level, "%s: %s", self.dat.name, message)
         self._deliver_monitor(message)
 
