@@ -104,7 +104,8 @@ class AccessGuard:
     def _refused(self, scope: Scope, headers: dict[str, str]) -> JSONResponse | None:
         host = host_of(headers.get("host", ""))
         if host not in self.hosts and (self.loopback or not _is_ip(host)):
-            return refusal(421, f"this server does not answer to the host {host!r}; it answers to "
+            shown = repr(host) if len(host) <= 100 else f"{host[:60]!r}... ({len(host)} characters)"
+            return refusal(421, f"this server does not answer to the host {shown}; it answers to "
                                 f"{', '.join(sorted(self.hosts))}{'' if self.loopback else ' and IP addresses'} "
                                 "(--http-host adds a name)")
         if self.token is not None and scope["path"] not in OPEN_PATHS:

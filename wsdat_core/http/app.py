@@ -180,8 +180,13 @@ async def send(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
     """``POST /api/dats/NAME/send``: ``{"text": ...}`` or ``{"binary": base64}``; waits until written."""
     keys = set(data)
     if keys == {"text"} and isinstance(data["text"], str):
-        payload: str | bytes = data["text"]
-        size = len(data["text"].encode("utf-8", "surrogatepass"))
+        text: str = data["text"]
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:  # "\ud800" is valid JSON but no WebSocket text: refused, the DAT goes on
+            raise RequestError(400, f"text: {text[exc.start]!r} at position {exc.start} is a lone surrogate, which "
+                                    "UTF-8 cannot encode; nothing was sent") from None
+        payload: str | bytes = text
     elif keys == {"binary"} and isinstance(data["binary"], str):
         try:
             payload = base64.b64decode(data["binary"], validate=True)
@@ -199,8 +204,6 @@ async def send(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
                 await dat.send_binary(payload)
     except ConnectionClosedError as exc:
         raise RequestError(409, str(exc)) from None
-    except ValueError as exc:  # a lone surrogate ("\ud800" in the JSON) that UTF-8 cannot encode: refused, named
-        raise RequestError(400, f"text: {exc}") from None
     except trio.TooSlowError:
         raise RequestError(503, f"{dat.name}: not sent within {SEND_TIMEOUT:g} s (send queue full)") from None
     return {"sent": size}
