@@ -113,6 +113,11 @@ reconnectdelay = 0.1
         done = subprocess.run([*WSDAT, "connect", *args], capture_output=True, text=True, timeout=30)
         faces[f"connect {args[-1]}"] = done.stderr
 
+    bad_file = tmp_path / "bad.toml"
+    bad_file.write_text('[dat.feed]\nnetaddress = "ws://u:PARSECRET@127.0.0.1:99999/"\n')
+    faces["a bad line of a service file"] = subprocess.run([*WSDAT, "run", str(bad_file)], capture_output=True,
+                                                           text=True, timeout=30).stderr
+
     for face, text in faces.items():
         assert not [secret for secret in SECRETS if secret in text], (face, text[:3000])
     # ... and each face did show what it shows, masked.
@@ -134,6 +139,9 @@ reconnectdelay = 0.1
         "after the host ('99999' is not one)\n")
     assert "pu:***@" in faces[f"connect http://pu:PROXYSECRET@127.0.0.1:{closed}"]
     assert "'Authorization Bearer ***' has no ':'" in faces["connect Authorization Bearer AUTHSECRET"]
+    assert faces["a bad line of a service file"] == (
+        f"wsdat: error: {bad_file}:2: dat.feed.netaddress: 'ws://u:***@127.0.0.1:99999/' is not allowed; expected a "
+        "port from 1 to 65535 after the host ('99999' is not one)\n")
     redis = pytest.importorskip("redis")
     with contextlib.suppress(redis.RedisError):
         redis.Redis(socket_connect_timeout=1).delete(stream)
