@@ -10,7 +10,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,13 @@ def one_line_error(answer: Answer) -> str:
     error: str = answer.json()["error"]
     assert "\n" not in error and "Traceback" not in error
     return error
+
+
+def poll(condition: Callable[[], object], what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def free_port() -> int:
@@ -89,8 +98,10 @@ reconnectdelay = 0.1
     faces: dict[str, str] = {}
     with service_process(tmp_path / "service.toml", service, "--http", "127.0.0.1:0", "-v") as running:
         base = running.url
+        running.wait_line(r"feed: connected to")
         sent = call("POST", base + "/api/dats/feed/send", b'{"text": "hello"}', JSON)
         assert (sent.status, sent.json()) == (200, {"sent": 5})
+        poll(lambda: call("GET", base + "/api/dats/feed").json()["rows"], "the echo of 'hello' as a row")
         running.wait_line(r"proxied: .*proxy")  # the proxied DAT failed at least once, naming its proxy
         for path in ("/api/dats", "/api/dats/feed", "/api/dats/proxied", "/metrics", "/healthz", "/",
                      "/static/live.js"):
