@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from wsdat_core.faces.testing import ScriptedServer, wait_until
 from wsdat_core.http.app import PROTECTED_PARAMS
 
 from ..conftest import RunningServer
-from .servicehttp import Answer, _request, post, running_service, service_process
+from .servicehttp import Answer, _request, get, post, running_service, service_process
 
 WSDAT = [sys.executable, "-m", "wsdat_core"]
 JSON = {"Content-Type": "application/json"}
@@ -299,3 +300,26 @@ async def test_tls_proxy_and_header_parameters_never_change_over_http(
         moved = await post(f"{base}/api/dats/plain/par", {"netaddress": "ws://127.0.0.2:1/"})
         assert moved.status == 200  # a DAT without credential headers may move
         await wait_until(lambda: runner.dats["plain"].par.endpoint.host == "127.0.0.2")
+
+
+async def test_a_failure_no_check_foresaw_is_one_500_line_and_one_log_line(
+        tmp_path: Path, ws_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:  # a bug in a route, injected
+        raise RuntimeError("boom at ws://u:SECRET@h/")
+
+    monkeypatch.setattr("wsdat_core.http.app.describe", broken)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("wsdat")
+    logger.addHandler(handler)
+    service = f'[dat.feed]\nnetaddress = "{ws_server.url}"\n'
+    try:
+        async with running_service(tmp_path / "service.toml", service) as runner:
+            answer = await get((runner.http_url or "") + "api/dats/feed")
+    finally:
+        logger.removeHandler(handler)
+    assert (answer.status, one_line_error(answer)) == (500, "internal error: RuntimeError: boom at ws://u:***@h/")
+    errors = [r for r in records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["http: GET /api/dats/feed failed: RuntimeError: boom at ws://u:***@h/"]
+    assert errors[0].exc_info is None  # the traceback goes only to debug (-vv)

@@ -131,6 +131,15 @@ async def _until_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------- the app
+def _failure_line(exc: BaseException) -> str:
+    return clean_line(mask_text(f"{type(exc).__name__}: {exc}"))
+
+
+async def _internal_error(_request: Request, exc: Exception) -> Response:
+    """Starlette's answer to whatever escaped a route (it then re-raises it, for :class:`_OneLineErrors` to log)."""
+    return _error(500, f"internal error: {_failure_line(exc)}")
+
+
 class _OneLineErrors:
     """Whatever escapes a route (a bug, or input no check foresaw) becomes one line: a 500 answer, when none began,
     and one log line; the traceback only at -vv (debug), never in the default log."""
@@ -152,7 +161,7 @@ class _OneLineErrors:
         try:
             await self.app(scope, receive, sending)
         except Exception as exc:
-            line = clean_line(mask_text(f"{type(exc).__name__}: {exc}"))
+            line = _failure_line(exc)
             log.error("http: %s %s failed: %s", scope.get("method", ""), scope.get("path", ""), line)
             log.debug("http: the traceback of that failure", exc_info=exc)
             if not started:
@@ -219,5 +228,5 @@ def build_app(hub: Hub, address: HttpAddress, access: HttpAccess | None = None) 
         Route("/api/dats/{name}", one_dat),
         Route("/api/dats/{name}/send", send_route, methods=["POST"]),
         Route("/api/dats/{name}/par", par_route, methods=["POST"]),
-    ])
+    ], exception_handlers={Exception: _internal_error})
     return _OneLineErrors(AccessGuard(app, address, access or HttpAccess()))
