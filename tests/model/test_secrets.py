@@ -82,3 +82,10 @@ def test_errors_never_show_a_secret() -> None:
     assert Parameters(secretheaders="X-Api-Key, x-token").secretheaders.eval() == ("X-Api-Key", "x-token")
     with pytest.raises(ParameterError, match="secretheaders: 'a b' is not allowed; expected header names"):
         Parameters(secretheaders="a b")
+
+
+def test_the_repr_of_parameters_shows_no_secret() -> None:
+    shown = repr(Parameters(netaddress="ws://u:URLPW@h/", headers=["Authorization: Bearer AUTH", "X-K: KEY"],
+                            secretheaders="x-k", proxy="http://p:PROXYPW@x:1"))
+    assert shown == ("Parameters(netaddress='ws://u:***@h/', headers=(('Authorization', 'Bearer ***'), "
+                     "('X-K', '***')), secretheaders=('x-k',), proxy='http://p:***@x:1')")

@@ -22,7 +22,7 @@ from typing import Any, Final
 from .address import DEFAULT_PORT, Endpoint, resolve_url
 from .errors import ParameterError
 from .proxy import check_proxy
-from .secrets import mask_value
+from .secrets import mask_parameters, mask_value
 
 __all__ = [
     "EXECUTE_FROM",
@@ -599,7 +599,7 @@ class Parameters:
         return self._endpoint
 
     def __repr__(self) -> str:
-        changed = {k: v for k, v in self._values.items() if v != SPECS[k].default}
+        changed = mask_parameters({k: v for k, v in self._values.items() if v != SPECS[k].default})
         return f"Parameters({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     # -- writing ------------------------------------------------------------------------------------------------
