@@ -141,19 +141,19 @@ reconnectdelay = 0.1
     assert f'url="ws://watcher:***@127.0.0.1:{port}/"' in faces["/metrics"]
     assert "pu:***@" in faces["/healthz"] and "pu:***@" in faces["/events"]
     assert faces["refused netaddress"] == ("netaddress: 'ws://u:***@h:99999/' is not allowed; expected a port from 1 "
-                                           "to 65535 after the host ('99999' is not one)")
+                                           "to 65535 after the host ('99999' is not in 1-65535)")
     assert faces["refused proxy"] == "proxy: TLS, proxy and header parameters change only in the service file"
     assert f"connecting to ws://watcher:***@127.0.0.1:{port}/" in faces["service stderr"]
     assert '"message": "hello"' in faces["record file"] and "watcher:***@" in faces["record file"]
     assert json.loads(faces["connect stdout (jsonl)"]) == {"type": "text", "row": 1, "message": "hello"}
     assert faces["connect ws://u:PARSECRET@127.0.0.1:99999/"] == (
         "wsdat: error: netaddress: 'ws://u:***@127.0.0.1:99999/' is not allowed; expected a port from 1 to 65535 "
-        "after the host ('99999' is not one)\n")
+        "after the host ('99999' is not in 1-65535)\n")
     assert "pu:***@" in faces[f"connect http://pu:PROXYSECRET@127.0.0.1:{closed}"]
     assert "'Authorization Bearer ***' has no ':'" in faces["connect Authorization Bearer AUTHSECRET"]
     assert faces["a bad line of a service file"] == (
         f"wsdat: error: {bad_file}:2: dat.feed.netaddress: 'ws://u:***@127.0.0.1:99999/' is not allowed; expected a "
-        "port from 1 to 65535 after the host ('99999' is not one)\n")
+        "port from 1 to 65535 after the host ('99999' is not in 1-65535)\n")
     redis = pytest.importorskip("redis")
     with contextlib.suppress(redis.RedisError):
         redis.Redis(socket_connect_timeout=1).delete(stream)

@@ -120,4 +120,4 @@ def test_a_written_port_is_refused_as_1_to_65535_never_0_to_65535(written: str) 
     with pytest.raises(ParameterError) as refused:
         resolve_url(f"ws://u:SECRET@h:{written}/")
     assert str(refused.value) == (f"netaddress: 'ws://u:***@h:{written}/' is not allowed; expected a port from 1 to "
-                                  f"65535 after the host ({written!r} is not one)")
+                                  f"65535 after the host ({written!r} is not in 1-65535)")

@@ -24,7 +24,7 @@ _TOKEN_ALLOWED: Final = ("16 to 256 letters, digits and . _ ~ - (e.g. python -c 
                          "print(secrets.token_urlsafe())')")
 
 LOOPBACK: Final = "127.0.0.1"
-_ALLOWED: Final = "[HOST:]PORT, e.g. 9090, 127.0.0.1:9090, [::1]:9090 or 0.0.0.0:9090 (port 0-65535)"
+_ALLOWED: Final = "[HOST:]PORT, e.g. 9090, 127.0.0.1:9090, [::1]:9090 or 0.0.0.0:9090 (port 0-65535; 0: any free port)"
 
 
 @dataclass(frozen=True, slots=True)

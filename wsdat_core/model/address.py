@@ -125,7 +125,7 @@ def port_in(parts: SplitResult) -> int | None:
     if port is None or port > 0:
         return port
     written = parts.netloc.rpartition("]")[2].rpartition(":")[2]
-    raise ValueError(f"{PORT_RANGE} after the host ({written!r} is not one)")
+    raise ValueError(f"{PORT_RANGE} after the host ({written!r} is not in 1-65535)")
 
 
 def resolve_url(netaddress: str, port: int = DEFAULT_PORT) -> Endpoint:

@@ -156,7 +156,7 @@ def test_bad_settings_are_one_clear_line_naming_the_setting() -> None:
     for settings, expected in (
             ({"url": "http://x"}, "mqtt.url: 'http://x' is not allowed; expected mqtt://HOST[:PORT] or mqtts://..."),
             ({"url": "mqtt://h:0"}, "mqtt.url: 'mqtt://h:0' is not allowed; expected mqtt://HOST[:PORT] or "
-                                    "mqtts://... (a port from 1 to 65535 after the host ('0' is not one))"),
+                                    "mqtts://... (a port from 1 to 65535 after the host ('0' is not in 1-65535))"),
             ({"qos": 2}, "mqtt.qos: 2 is not allowed; expected an integer from 0 to 1"),
             ({"queue": "many"}, "mqtt.queue: 'many' is not allowed; expected an integer from 1"),
             ({"spoolbytes": 0}, "mqtt.spoolbytes: 0 is not allowed; expected an integer from 1")):
