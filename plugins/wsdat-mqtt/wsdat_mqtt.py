@@ -271,8 +271,8 @@ class _Bridge:
 
     async def _reader(self, client: mqtt.Client, sock: Any) -> None:
         while True:
-            # The DAT is not sending: stop reading from the broker (one packet per read, so at most one message
-            # past the bounds), which holds what is published meanwhile.
+            # The DAT is not sending: stop reading from the broker, which holds what is published meanwhile. One
+            # loop_read takes what the socket has buffered, so the bounds are passed by that much at most.
             while self.full(len(self.inbox), self.inbox_bytes):
                 await self.wait_changed()
             await trio.lowlevel.wait_readable(sock)
