@@ -53,8 +53,9 @@ class Cook:
         #: The payload of the ping whose hooks are running, and whether one of them answered it.
         self.ping_payload: bytes | None = None
         self.ping_answered = False
-        #: Called as each cook starts (the session checks for edited callbacks files there).
-        self.before_cook: Callable[[], None] = lambda: None
+        #: Called as each cook starts (the session checks for edited callbacks files there); what it returns, if
+        #: anything, is awaited first (a reload in flight).
+        self.before_cook: Callable[[], Awaitable[None] | None] = lambda: None
         self._slow_warned = False
         self._size_evictions_seen = 0
 
@@ -68,7 +69,9 @@ class Cook:
 
         The hooks are looked up once per cook: a change of ``callbacks`` made by a hook applies from the next cook.
         """
-        self.before_cook()
+        waiting = self.before_cook()
+        if waiting is not None:
+            await waiting
         dat = self.dat
         info, table, host, runner, bus = dat.info, dat.table, dat.host, self.runner, self.bus
         on_text, on_binary = host.dispatcher("onReceiveText") or _none, host.dispatcher("onReceiveBinary") or _none

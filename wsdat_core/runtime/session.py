@@ -17,14 +17,13 @@ import contextlib
 import functools
 import logging
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ..host.callbacks import PendingCall, Plugin, file_stamp
+from ..host.callbacks import PendingCall, Plugin
 from ..model.backoff import Backoff
 from ..model.closing import ABNORMAL, ClosedBy, ConnectionEnd, close_description, describe
 from ..model.errors import ConnectError, ConnectionClosedError, WsdatError
@@ -37,6 +36,7 @@ from .console import log
 from .cook import Cook
 from .eventbus import EventBus
 from .hookrunner import HookRunner
+from .reloading import Reloader
 from .sendqueue import Receipt, SendQueue, settle
 
 if TYPE_CHECKING:
@@ -52,8 +52,6 @@ ASYNC_HOOK_LIMIT: Final = 16
 EXIT_TIMEOUT: Final = 5.0
 
 _SEND_BATCH_BYTES: Final = 256 * 1024  # queued messages are written together up to about this much
-_EDIT_CHECK_EVERY: Final = 0.1  # seconds between looks at the callbacks files' mtime and size
-_EDIT_SETTLE_NS: Final = 500_000_000  # a file is reloaded once its last change is this old (editors write in steps)
 _DATA_KINDS: Final = frozenset({EventKind.TEXT, EventKind.BINARY})
 
 # Outcomes of one connection, deciding what the supervisor does next.
@@ -91,9 +89,8 @@ class Session:
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop_requested = False
         self._running = False
-        self.cook.before_cook = self._check_edits
-        self._next_edit_check = 0.0
-        self._reload_failed: dict[str, tuple[int, int]] = {}
+        self.reloader = Reloader(self)
+        self.cook.before_cook = self.reloader.before_cook
         self.backoff = Backoff()
         #: The error line that made the DAT stop reconnecting (None: it stopped without one, or did not stop).
         self.gave_up: str | None = None
@@ -148,7 +145,7 @@ class Session:
     def hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
         self.dat.info.errors += 1
         self.dat.info.hook_errors += 1
-        message = clean_line(f"callback {hook} of {plugin} raised {type(exc).__name__}: {exc}")
+        message = clean_line(self.dat.host.error_line(hook, plugin, exc))
         self.dat.last_error = message
         log.error("%s: %s", self.dat.name, message, exc_info=exc)
         if hook != "onMonitorMessage":
@@ -217,49 +214,9 @@ class Session:
             self._queue.limit = self.dat.par.value("sendqueuesize")
             self._queue.byte_limit = self.dat.par.value("sendqueuebytes")
         elif effect is Effect.RELOAD:
-            self.reload_callbacks([plugin.path for plugin in self.dat.host.plugins if plugin.path is not None])
+            self.reloader.reload([plugin.path for plugin in self.dat.host.plugins if plugin.path is not None])
 
-    # -- live editing of callbacks files ----------------------------------------------------------------------------
-    def _check_edits(self) -> None:
-        """Before a cook: reload ``.py`` callbacks files changed on disk at least 0.5 s ago (a stat per file, at most
-        every 0.1 s)."""
-        now = time.monotonic()
-        if now < self._next_edit_check or not self.dat.par.value("reloadcallbacks"):
-            return
-        self._next_edit_check = now + _EDIT_CHECK_EVERY
-        wall = time.time_ns()
-        ready = []
-        for path in self.dat.host.changed_files():
-            stamp = file_stamp(path)
-            if stamp is None or self._reload_failed.get(path) == stamp:
-                continue  # gone, or this very version failed already: wait for the next edit
-            if wall - stamp[0] >= _EDIT_SETTLE_NS:
-                ready.append(path)
-        if ready:
-            self.reload_callbacks(ready)
-
-    def reload_callbacks(self, paths: Sequence[str]) -> None:
-        """Load the callbacks files ``paths`` again; on failure the previous callbacks go on (one error line)."""
-        if not paths:
-            return
-        value = self.dat.par.value
-        host = self.dat.host
-        try:
-            configuration = host.prepare(value("callbacks"), value("executeloc"), value("fromop"), reload=paths)
-        except WsdatError as exc:
-            for path in paths:
-                stamp = file_stamp(path)
-                if stamp is not None:
-                    self._reload_failed[path] = stamp
-            self.error(f"{exc}; the previous callbacks go on")
-            return
-        for path in paths:
-            self._reload_failed.pop(path, None)
-        self.exit_plugins_now(configuration.removed)
-        added, removed = host.commit(configuration)
-        self.plugins_changed(added, removed)
-        self.monitor(f"callbacks reloaded: {', '.join(os.path.basename(path) for path in paths)}")
-
+    # -- plugins ----------------------------------------------------------------------------------------------------
     def plugins_changed(self, added: Sequence[Plugin], removed: Sequence[Plugin]) -> None:
         """``callbacks`` changed while running: stop the removed plugins (already out of the calls), start the new."""
         if not self.running:
