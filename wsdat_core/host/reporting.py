@@ -41,8 +41,11 @@ def callback_location(exc: BaseException) -> tuple[str, int] | None:
 
 
 def error_type(exc: BaseException) -> str:
-    """The type a user is told: ``TDOnlyError`` for all of its kinds (an import one is also a ModuleNotFoundError)."""
-    return "TDOnlyError" if isinstance(exc, TDOnlyError) else type(exc).__name__
+    """The type a user is told: ``TDOnlyError`` for all of its kinds (an import one is also a ModuleNotFoundError),
+    ``TypeError`` for a hook that cannot take its arguments (as Python says when TD calls it)."""
+    if isinstance(exc, TDOnlyError):
+        return "TDOnlyError"
+    return "TypeError" if isinstance(exc, HookArityError) else type(exc).__name__
 
 
 def hook_error_line(hook: str, plugin_name: str, exc: BaseException, unknown_ops: Sequence[str] = ()) -> str:
