@@ -323,3 +323,13 @@ def test_a_raising_callback_is_one_line_with_its_file_and_exit_0_unless_strict(i
     error = verbose.stderr.splitlines().index("wsdat: td_raiser.py:7 in onReceiveText: KeyError: 'id'")
     assert verbose.stderr.splitlines()[error + 1] == "Traceback (most recent call last):"
     assert f'File "{TD_FILES / "td_raiser.py"}", line 7, in onReceiveText' in verbose.stderr
+
+
+def test_the_scaffolds_onreceiveping_says_when_wsdat_answers(tmp_path: Path) -> None:
+    from wsdat_core.faces.scaffold import new_plugin
+
+    module = (new_plugin("pinged", tmp_path) / "wsdat_pinged.py").read_text()
+    assert ('def onReceivePing(dat, contents):\n    """The server pinged: wsdat answers with a pong right after this '
+            'hook, unless the hook answered it with\n    dat.sendPong(contents) itself (the server gets exactly one '
+            'pong; parameter autopong)."""\n') in module
+    assert "already answered" not in module
