@@ -7,19 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import trio
 
 from wsdat_core import PluginError, WebSocketDAT, hookimpl
 from wsdat_core.host.calling import call_style
 from wsdat_core.host.hookspecs import HOOK_NAMES
 
-
-async def deliver(dat: WebSocketDAT, *events: tuple[str, object]) -> None:
-    async with trio.open_nursery() as nursery:
-        await nursery.start(dat.run_offline)
-        await dat.deliver(list(events))
-        await dat.wait_hooks()
-        nursery.cancel_scope.cancel()
+from .test_hooks_dispatch import deliver
 
 
 async def test_plain_objects_with_their_own_names_get_tds_arguments_in_order() -> None:
