@@ -273,8 +273,8 @@ async def test_any_exception_of_an_edit_is_a_failed_reload_and_the_previous_call
 async def test_an_endless_loop_at_module_level_fails_after_reloadtimeout_and_other_dats_never_wait(
         tmp_path: Path, ws_server: ScriptedServer, nursery: trio.Nursery) -> None:
     path = tmp_path / "live.py"
-    edited, other, _ = await edited_dats(nursery, ws_server, path, reloadtimeout=1.5)
-    saved(path, "count = 0\nwhile True: count += 1\n")
+    edited, other, monitor = await edited_dats(nursery, ws_server, path, reloadtimeout=1.5)
+    saved(path, "debug('looping from here')\nwhile True: pass\n")
     await trio.sleep(0.15)
     started = time.monotonic()
     await connection_to(ws_server, "/edited").send_message("b")  # its cook waits for the reload
@@ -285,6 +285,7 @@ async def test_an_endless_loop_at_module_level_fails_after_reloadtimeout_and_oth
     assert ws_server.received == ["v1: a", "v1: b"]
     assert edited.last_error == (f"callbacks: {path}:2: failed to load: still running after 1.5 s (reloadtimeout); "
                                  "the previous callbacks go on")
+    assert "debug: looping from here (live.py:1)" in monitor.lines  # from the worker thread, delivered in the DAT's
     saved(path, V1.replace("v1", "v2"))  # the next edit loads
     await trio.sleep(0.15)
     await connection_to(ws_server, "/edited").send_message("d")

@@ -121,7 +121,8 @@ class WsdatPluginManager(pluggy.PluginManager):
 
 def _check_named(name: str, obj: object, manager: WsdatPluginManager,
                  arguments: Mapping[str, tuple[str, ...]]) -> None:
-    """The hooks pluggy will match by name must name only arguments of their hook: else one line saying which."""
+    """The hooks pluggy will match by name must name only arguments of their hook, and not be wrappers: else one
+    line saying which (before pluggy says it in its own words)."""
     for attribute in dir(obj):
         try:
             opts = manager.parse_hookimpl_opts(obj, attribute)
@@ -130,6 +131,8 @@ def _check_named(name: str, obj: object, manager: WsdatPluginManager,
         if opts is None or opts.get("optionalhook"):
             continue
         hook = opts.get("specname") or attribute
+        if opts.get("hookwrapper") or opts.get("wrapper"):
+            raise PluginError(f"callbacks: {name}.{hook}: hook wrappers are not supported")
         if hook not in arguments:
             raise PluginError(f"callbacks: {name}: {attribute} is marked as a hook, but no hook is named {hook!r} "
                               f"(hooks: {', '.join(arguments)})")
@@ -310,8 +313,6 @@ class CallbackHost:
         caller: pluggy.HookCaller = getattr(manager.hook, hook)
         ordered: list[tuple[Impl, int, bool, bool]] = []
         for impl in reversed(caller.get_hookimpls()):  # pluggy keeps them in reverse call order
-            if impl.hookwrapper or impl.wrapper:
-                raise PluginError(f"callbacks: {impl.plugin_name}.{hook}: hook wrappers are not supported")
             me = self._me(executeloc, impl.plugin, fromop_object)
             ordered.append((Impl(make_adapter(impl.function, impl.argnames, arguments), impl.plugin_name,
                                  impl.plugin, me, inspect.iscoroutinefunction(impl.function), impl.function,
@@ -362,7 +363,7 @@ class CallbackHost:
     # -- live editing -----------------------------------------------------------------------------------------------
     def check_edits(self) -> EditCheck:
         """The ``.py`` files edited since they were loaded (ready to load again) and the problems newly found with
-        them (see :mod:`wsdat_core.host.edits`)."""
+        them (see :mod:`wsdat_core.host.edits`; ``edits.due()`` says when to look)."""
         return self.edits.look((plugin.path, plugin.stamp) for _, plugin in self._loaded.values()
                                if plugin.path is not None)
 

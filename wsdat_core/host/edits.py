@@ -45,12 +45,17 @@ class EditWatch:
     _seen_problem: dict[str, tuple[str, float]] = field(default_factory=dict)  # path -> (problem, first seen)
     _reported: dict[str, str] = field(default_factory=dict)  # path -> the problem already reported
 
-    def look(self, files: Iterable[tuple[str, Stamp | None]]) -> EditCheck:
-        """Look at ``files`` (each ``(path, stamp when loaded)``) unless the last look is under 0.1 s old."""
+    def due(self) -> bool:
+        """True (at most every 0.1 s) when it is time to look at the files again: one clock reading per cook."""
         now = self.monotonic()
         if now < self._next_look:
-            return EditCheck()
+            return False
         self._next_look = now + CHECK_EVERY
+        return True
+
+    def look(self, files: Iterable[tuple[str, Stamp | None]]) -> EditCheck:
+        """Look at ``files`` (each ``(path, stamp when loaded)``)."""
+        now = self.monotonic()
         check = EditCheck()
         for path, loaded in files:
             problem = file_problem(path)

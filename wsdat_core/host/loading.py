@@ -48,8 +48,8 @@ class LoadTimeout(BaseException):
 def run_within(seconds: float, function: Callable[..., T], *args: Any) -> T:
     """``function(*args)`` in this thread, with :class:`LoadTimeout` raised inside the Python code it runs once
     ``seconds`` have passed: a trace function (this thread's only) looks at the clock on every call, and on every
-    line of code compiled from a callbacks file. Code blocked inside C is not interrupted (the caller may abandon the
-    thread)."""
+    line and opcode of code compiled from a callbacks file. Code blocked inside C is not interrupted (the caller may
+    abandon the thread)."""
     deadline = time.monotonic() + seconds
 
     def on_line(frame: types.FrameType, event: str, arg: object) -> Any:
@@ -59,8 +59,10 @@ def run_within(seconds: float, function: Callable[..., T], *args: Any) -> T:
 
     def on_call(frame: types.FrameType, event: str, arg: object) -> Any:
         on_line(frame, event, arg)
-        # lines are traced only in callbacks files: an import of a big library stays fast
-        return on_line if frame.f_globals.get(_MARK) else None
+        if not frame.f_globals.get(_MARK):
+            return None  # only code of callbacks files is traced closely: an import of a big library stays fast
+        frame.f_trace_opcodes = True  # `while True: pass` is one line: no line event would come again
+        return on_line
 
     previous = sys.gettrace()
     sys.settrace(on_call)

@@ -40,12 +40,15 @@ class Reloader:
     def before_cook(self) -> Awaitable[None] | None:
         """Before a cook: report problems of the files and start reloading edited ones (see
         :meth:`~wsdat_core.host.callbacks.CallbackHost.check_edits`); the wait for a reload in flight, if any."""
+        if self._done is not None:
+            return self._done.wait()
         dat = self.session.dat
-        if self._done is None and dat.par.value("reloadcallbacks"):
-            check = dat.host.check_edits()
-            for line in check.problems:
-                self.session.error(line)
-            self.reload(check.ready)
+        if not dat.host.edits.due() or not dat.par.value("reloadcallbacks"):
+            return None  # the files are looked at every 0.1 s: per cook, this costs one clock reading
+        check = dat.host.check_edits()
+        for line in check.problems:
+            self.session.error(line)
+        self.reload(check.ready)
         return self._done.wait() if self._done is not None else None
 
     def reload(self, paths: Sequence[str]) -> None:
