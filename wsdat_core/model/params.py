@@ -328,8 +328,8 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
     ParSpec("reload", None, _pulse_only, "Pulse: load the .py callbacks files again now.", "Received Messages",
             effect=Effect.RELOAD),
     ParSpec("reloadtimeout", 5.0, _number(0, lo_inclusive=False, unit="seconds"),
-            "Most seconds a reload may spend running a .py callbacks file (module-level code); a file that takes "
-            "longer is a failed reload and the previous callbacks go on.", "Received Messages", metavar="S"),
+            "Most seconds a .py callbacks file's module-level code may run when it is loaded or reloaded; longer is "
+            "a failed load (a failed reload keeps the previous callbacks).", "Received Messages", metavar="S"),
     ParSpec("clamp", True, _to_bool, "Limit the table to maxlines message rows; off: unlimited.", "Received Messages",
             effect=Effect.TABLE),
     ParSpec("maxlines", 100, _integer(1), "Maximum message rows kept while clamp is on (oldest removed first).",
