@@ -170,3 +170,11 @@ async def test_debug_lines_print_without_asking_and_module_level_code_sees_the_g
     assert monitor.lines == ["debug: connected (hello.py:4)"]  # the load's line came before the monitor plugin
     assert [(r.levelname, r.getMessage()) for r in caplog.records if "debug:" in r.getMessage()] == [
         ("WARNING", "feed: debug: loading feed (hello.py:1)"), ("WARNING", "feed: debug: connected (hello.py:4)")]
+
+
+def test_a_file_looping_at_load_is_refused_after_reloadtimeout(tmp_path: Path) -> None:
+    path = tmp_path / "spins.py"
+    path.write_text("ready = False\nwhile not ready: pass\n")
+    with pytest.raises(PluginError) as refused:
+        WebSocketDAT(callbacks=[str(path)], reloadtimeout=0.2, active=False)
+    assert str(refused.value) == f"callbacks: {path}:2: failed to load: still running after 0.2 s (reloadtimeout)"
