@@ -250,7 +250,8 @@ async def edited_dats(nursery: trio.Nursery, server: ScriptedServer, path: Path,
 @pytest.mark.parametrize(("source", "failure"), [
     ("raise SystemExit(3)\n", "1: failed to load: SystemExit: 3"),
     ("import sys\nsys.exit('bye')\n", "2: failed to load: SystemExit: bye"),
-    ("raise KeyboardInterrupt\n", "1: failed to load: KeyboardInterrupt: "),
+    ("raise KeyboardInterrupt\n", "1: failed to load: KeyboardInterrupt"),
+    ("raise ValueError('first\\n  second')\n", "1: failed to load: ValueError: first; second"),  # one line
     ("import TDJSON\n", "1: failed to load: TDOnlyError: import TDJSON: TDJSON is TouchDesigner's own module; use the "
                         "json module (json.dumps, json.loads)"),
 ])

@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar
 
 from ..model.errors import ParameterError, PluginError
 from .hookspecs import PROJECT
-from .reporting import error_type
+from .reporting import error_text
 
 __all__ = ["ENTRY_POINT_GROUP", "LoadTimeout", "Loaded", "ModulePreparer", "file_problem", "file_stamp",
            "load_file", "load_plugin", "load_reference", "looks_like_path", "parse_setting_value", "ref_key",
@@ -134,7 +134,7 @@ def load_file(path: str, prepare: ModulePreparer | None = None,
     except LoadTimeout as exc:
         raise PluginError(f"callbacks: {_where(exc, full)}: failed to load: {exc} (reloadtimeout)") from None
     except BaseException as exc:  # SystemExit, KeyboardInterrupt: in a file's code, its failure too
-        raise PluginError(f"callbacks: {_where(exc, full)}: failed to load: {error_type(exc)}: {exc}") from exc
+        raise PluginError(f"callbacks: {_where(exc, full)}: failed to load: {error_text(exc)}") from exc
     return module
 
 

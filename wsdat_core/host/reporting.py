@@ -16,7 +16,7 @@ from typing import Final
 from ..model.errors import TDOnlyError
 from .calling import DISPATCH_FILENAME, HookArityError
 
-__all__ = ["callback_location", "error_type", "hook_error_line"]
+__all__ = ["callback_location", "error_text", "error_type", "hook_error_line"]
 
 _HOST_DIR: Final = os.path.dirname(os.path.abspath(__file__))
 
@@ -48,15 +48,20 @@ def error_type(exc: BaseException) -> str:
     return "TypeError" if isinstance(exc, HookArityError) else type(exc).__name__
 
 
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` on one line: a message of several lines (a validation error, a SQL error) has its lines
+    joined with ``; `` rather than shown as ``\\n``."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{error_type(exc)}: {'; '.join(lines)}" if lines else error_type(exc)
+
+
 def hook_error_line(hook: str, plugin_name: str, exc: BaseException, unknown_ops: Sequence[str] = ()) -> str:
     """The one line for ``exc`` raised by ``plugin_name``'s ``hook``; ``unknown_ops`` are the names ``op()`` found
     nothing for in that plugin's file (named when the error is about a None)."""
     location = callback_location(exc)
     where = f"{os.path.basename(location[0])}:{location[1]}" if location else plugin_name
-    kind = error_type(exc)
-    text = str(exc)
-    line = f"{where} in {hook}: {kind}: {text}" if text else f"{where} in {hook}: {kind}"
-    if unknown_ops and isinstance(exc, (AttributeError, TypeError)) and "'NoneType'" in text:
+    line = f"{where} in {hook}: {error_text(exc)}"
+    if unknown_ops and isinstance(exc, (AttributeError, TypeError)) and "'NoneType'" in str(exc):
         names = ", ".join(f"op({name!r})" for name in unknown_ops)
         line += f" ({names} returned None: nothing of that name in this service)"
     return line
