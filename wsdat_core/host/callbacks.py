@@ -43,10 +43,12 @@ from .calling import (
     ErrorReporter,
     Impl,
     PendingCall,
+    RunDispatch,
     arity_failure,
     call_style,
     make_adapter,
     make_dispatcher,
+    make_run_dispatcher,
     running_callback,
 )
 from .edits import EditCheck, EditWatch
@@ -194,6 +196,7 @@ class CallbackHost:
     edits: EditWatch = field(default_factory=EditWatch)
     _calls: dict[str, tuple[Impl, ...]] = field(default_factory=dict)
     _dispatch: dict[str, Dispatch] = field(default_factory=dict)
+    _run_dispatch: dict[str, RunDispatch | None] = field(default_factory=dict)
     _loaded: dict[object, tuple[object, Plugin]] = field(default_factory=dict)
     _arguments: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _thread: threading.local = field(default_factory=threading.local)  # a load's debug() sink, per thread
@@ -339,6 +342,7 @@ class CallbackHost:
         self.manager = configuration.manager
         self._calls = configuration.calls
         self._dispatch = configuration.dispatch
+        self._run_dispatch = {}
         self._loaded = configuration.loaded
         return configuration.added, configuration.removed
 
@@ -400,6 +404,15 @@ class CallbackHost:
         if kwargs:
             args = (*args, *(kwargs[name] for name in self._arguments[hook][2 + len(args):]))
         return dispatch(*args)
+
+    def run_dispatcher(self, hook: str) -> RunDispatch | None:
+        """For ``onReceiveText``: the function that appends a whole run of messages to the table's rows and calls the
+        hooks after each (see :func:`~wsdat_core.host.calling.make_run_dispatcher`); None when no plugin implements
+        it or one implementation is ``async``. Made on first use, once per configuration."""
+        if hook not in self._run_dispatch:
+            self._run_dispatch[hook] = make_run_dispatcher(hook, self._calls.get(hook, ()), self.dat, self.report,
+                                                           self._arguments[hook])
+        return self._run_dispatch[hook]
 
     def dispatcher(self, hook: str) -> Dispatch | None:
         """The function :meth:`call` uses for ``hook`` (positional arguments only), or None when no plugin implements

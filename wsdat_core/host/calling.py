@@ -182,6 +182,37 @@ def make_dispatcher(hook: str, impls: Sequence[Impl], dat: object, report: Error
     return dispatch
 
 
+RunDispatch = Callable[[Sequence[Any], Any, Any], int]
+
+
+def make_run_dispatcher(hook: str, impls: Sequence[Impl], dat: object, report: ErrorReporter,
+                        spec_argnames: Sequence[str]) -> RunDispatch | None:
+    """One function taking a whole run of payloads for a hook whose arguments are ``(rowIndex, payload)``
+    (``onReceiveText``): for each payload in order, while ``state.active``, it appends the payload to ``rows`` (a
+    deque: the table's rows), then calls every implementation with the row index, as calling :func:`make_dispatcher`'s
+    function after each append would; returns how many payloads it took. None when an implementation is ``async``
+    (their calls go through the cook's backpressure, one by one).
+
+    Generated once per configuration: per message it costs the loop and the hooks' own calls, with no frame between.
+    """
+    if not impls or any(impl.is_async for impl in impls) or len(spec_argnames) != 4:
+        return None
+    row, payload = spec_argnames[2], spec_argnames[3]
+    namespace: dict[str, Any] = {"_dat": dat, "_report": report, "_hook": hook}
+    lines = ["def dispatch_run(_payloads, _rows, _state):", "    _append = _rows.append", "    _count = 0",
+             f"    for {payload} in _payloads:", "        if not _state.active:", "            break",
+             f"        _append({payload})", f"        {row} = len(_rows)", "        _count += 1"]
+    for index, impl in enumerate(impls):
+        namespace.update({f"_f{index}": impl.function, f"_me{index}": impl.me, f"_n{index}": impl.plugin_name})
+        args = ", ".join(_expression(name, spec_argnames, f"_me{index}", "_dat") for name in impl.argnames)
+        lines += ["        try:", f"            _f{index}({args})", "        except (Exception, GeneratorExit) as exc:",
+                  f"            _report(_hook, _n{index}, exc)"]
+    lines.append("    return _count")
+    exec(compile("\n".join(lines), DISPATCH_FILENAME, "exec"), namespace)
+    dispatch_run: RunDispatch = namespace["dispatch_run"]
+    return dispatch_run
+
+
 def running_callback(frame: types.FrameType | None) -> str | None:
     """``onReceiveText (callbacks.py:12)``: the callback running in the stack ending at ``frame``, if any."""
     while frame is not None:

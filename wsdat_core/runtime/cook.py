@@ -94,6 +94,11 @@ class Cook:
                         table.extend(payloads)
                         received += len(payloads)
                         continue
+                    rows = table.plain_rows() if not subscribers else None
+                    run_dispatch = host.run_dispatcher("onReceiveText") if rows is not None else None
+                    if run_dispatch is not None:  # plain hooks only: the whole run in one call, no frame between
+                        received += run_dispatch(payloads, rows, self)
+                        continue
                     for message in payloads:
                         if not self.active:
                             break
