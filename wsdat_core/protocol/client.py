@@ -10,9 +10,10 @@ runs of received frames and bytes out; no trio, no sockets, no clock.
     protocol.end                                   # how it ended: a frozen ConnectionEnd
 
 **Two paths.** Whole simple frames (nearly all a server sends) are decoded by the fast loop
-(:mod:`~wsdat_core.protocol.fastloop`) straight from the read buffer into the run of their kind. Everything else (fragments, control frames, a frame arriving in pieces, anything invalid) is
-read frame by frame by the careful path, which streams payloads into the message being assembled: text is decoded
-as it arrives, so invalid UTF-8 fails the connection as soon as it is seen, and a large message is copied once.
+(:mod:`~wsdat_core.protocol.fastloop`) straight from the read buffer into the run of their kind. Everything else
+(fragments, control frames, a frame arriving in pieces, anything invalid) is read frame by frame by the careful path
+here, which streams payloads into the message being assembled: text is decoded as it arrives, so invalid UTF-8 fails
+the connection as soon as it is seen, and a large message is copied once.
 
 **Failing the connection** (RFC 6455 7.1.7): on a broken frame the protocol stops reading (what followed is void) and
 remembers the close code; the frames parsed before the failure are still returned, and :meth:`close` then gives the
