@@ -335,6 +335,7 @@ async def test_worker_takes_up_a_read_whose_answer_was_lost(nursery, client, str
         return any(c["cmd"] == "xreadgroup" and "b" in c["flags"] for c in client.client_list())
 
     await wait_until(reading, what="the worker blocked in a read")
+    await wait_until(lambda: client.xpending(stream, "g")["pending"] == 0, what="'before' acknowledged")
     relay.swallow_answers()
     pipe = client.pipeline(transaction=True)  # one transaction: the blocked read is answered with all five
     for i in range(5):
