@@ -79,7 +79,7 @@ from .wire import Wire
 __all__ = ["SCRIPT", "RedisSink", "default_sink"]
 
 #: Batches of one write (one round trip).
-PIPELINE_BATCHES: Final = 8
+PIPELINE_BATCHES: Final = 32
 EXIT_FLUSH_SECONDS: Final = 4.0
 DEFAULT_SPOOL_BYTES: Final = 64 * 1024 * 1024
 _EVENTS: Final = ("text", "binary", "connect", "disconnect")

@@ -33,7 +33,8 @@ def _send(client: redis.Redis, commands: Sequence[Command]) -> list[Any]:
     pool = client.connection_pool
     connection = pool.get_connection()
     try:
-        connection.send_packed_command([hiredis.pack_command(command) for command in commands])
+        # one buffer, one sendall: each chunk of a list would wait for the GIL again while the DAT cooks
+        connection.send_packed_command([b"".join([hiredis.pack_command(command) for command in commands])])
         replies: list[Any] = []
         for _ in commands:
             try:
