@@ -97,7 +97,8 @@ class RedisUnavailable(WsdatError):
 def describe_redis_error(exc: BaseException) -> str:
     """One line for a Redis failure (no traceback, passwords masked)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | RedisClusterException):
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | RedisClusterException | AskError | TryAgainError
+                  | ClusterDownError):
         text = f"{type(exc).__name__}: {text}"
     return mask_text(text)
 
