@@ -110,7 +110,9 @@ class Cluster:
         """The slots the node on ``port`` says it serves itself (empty for a replica)."""
         for node in self.node(port).cluster("nodes").values():
             if "myself" in node["flags"]:
-                return [] if "master" not in node["flags"] else [(int(pair[0]), int(pair[-1])) for pair in node["slots"]]
+                if "master" not in node["flags"]:
+                    return []
+                return [(int(pair[0]), int(pair[-1])) for pair in node["slots"]]
         return []
 
     def master_of(self, key: str) -> int:
