@@ -241,15 +241,14 @@ class _Channel:
             await self.room.wait()
 
     # -- writing -----------------------------------------------------------------------------------------------------
-    def _write(self, new: list[Batch], batches: list[Batch]) -> list[Any]:
+    def _write(self, batches: list[Batch]) -> list[Any]:
         if not self.slot_checked:
             self.target.client()  # connects (and detects a cluster) or raises
             if self.target.cluster:
                 check_stream_slot(self.stream, "redis: stream")
             self.slot_checked = True
+        self.spool.assign()  # the numbers are in the file before Redis can have seen them
         disk = self.spool.disk
-        if disk is not None and new:
-            disk.assign(new)  # the numbers are in the file before Redis can have seen them
         keys, head = self.keys, (self.maxlen, self.dat.name)
         replies = self.wire.execute(self.stream, [
             ("EVAL", SCRIPT, 3, *keys, batch.number, *head, *chain.from_iterable(batch.entries)) for batch in batches])
@@ -261,12 +260,12 @@ class _Channel:
     async def write_once(self) -> bool:
         """Write what is in flight (taking more from the spool first); False when Redis failed."""
         spool = self.spool
-        new = spool.take(PIPELINE_BATCHES)
+        spool.take(PIPELINE_BATCHES)
         batches = list(spool.inflight)
         if not batches:
             return True
         try:
-            replies = await trio.to_thread.run_sync(self._write, new, batches, limiter=self.limiter)
+            replies = await trio.to_thread.run_sync(self._write, batches, limiter=self.limiter)
         except (redis.RedisError, RedisUnavailable, redis.exceptions.RedisClusterException) as exc:
             self._went_away(exc)
             return False

@@ -144,6 +144,8 @@ class Spool:
     #: Entries whose ids are below this are in the disk spool (all of them without one).
     saved_upto: int = 1 << 62
     unsaved: list[Entry] = field(default_factory=list)
+    #: Batches numbered but whose numbers are not in the disk spool yet (they must be before the batch is sent).
+    unassigned: list[Batch] = field(default_factory=list)
     numbers: int = 0
     size: int = 0
 
@@ -187,7 +189,15 @@ class Spool:
             self.first_id += count
             self.inflight.append(batch)
             taken.append(batch)
+        if self.disk is not None:
+            self.unassigned += taken
         return taken
+
+    def assign(self) -> None:
+        """Save the numbers of the batches taken since the last call (blocking; before they are sent)."""
+        if self.disk is not None and self.unassigned:
+            self.disk.assign(self.unassigned)
+            self.unassigned = []
 
     def confirm(self, count: int) -> int:
         """The first ``count`` batches in flight are in Redis; returns how many entries they held."""
