@@ -74,12 +74,12 @@ from .connect import (
     stream_name,
 )
 from .spool import Batch, DiskSpool, Spool, spool_path
-from .wire import Wire
+from .wire import Pipe, Wire
 
 __all__ = ["SCRIPT", "RedisSink", "default_sink"]
 
-#: Batches of one write (one round trip).
-PIPELINE_BATCHES: Final = 32
+#: Batches written in one round; a round is written while the previous one's answers are awaited.
+ROUND_BATCHES: Final = 16
 EXIT_FLUSH_SECONDS: Final = 4.0
 DEFAULT_SPOOL_BYTES: Final = 64 * 1024 * 1024
 _EVENTS: Final = ("text", "binary", "connect", "disconnect")
@@ -172,9 +172,16 @@ class _Channel:
             check_stream_slot(self.stream, "redis: stream")
         self.target = RedisTarget(str(merged["url"]), cluster=cluster)
         self.wire = Wire(self.target)
+        self.pipe = Pipe(self.target, self.stream)
+        #: Batches at the head of the spool's in-flight list written on the pipe, their answers not read yet.
+        self.sent = 0
+        #: The last write failed: what is in flight goes again, in order, before overlapped rounds resume.
+        self.resend = False
         directory = str(merged["spooldir"] or "")
         disk = DiskSpool(spool_path(directory, dat.name, self.stream)) if directory else None
         self.spool = Spool(_integer(merged, "batch", 1), disk)
+        #: The hooks append through this (one attribute lookup per message).
+        self.add = self.spool.add
         writer = disk.writer_id() if disk is not None else uuid.uuid4().hex
         self.keys = (self.stream, seq_key(self.stream), f"{self.stream}:writer:{writer}")
         self.slot_checked = False
@@ -202,11 +209,9 @@ class _Channel:
     def pending(self) -> int:
         return self.spool.pending
 
-    def add(self, event: str, row: int, payload: str | bytes) -> None:
-        stamp = self.stamp
-        if stamp is None:
-            stamp = self.stamp = _now()
-        self.spool.add((event, row, payload, stamp))
+    def restamp(self) -> str:
+        self.stamp = _now()
+        return self.stamp
 
     def add_now(self, event: str, row: int, payload: str) -> None:
         self.spool.add((event, row, payload, _now()))
@@ -241,35 +246,41 @@ class _Channel:
             await self.room.wait()
 
     # -- writing -----------------------------------------------------------------------------------------------------
-    def _write(self, batches: list[Batch]) -> list[Any]:
+    def _commands(self, batches: list[Batch]) -> list[tuple[Any, ...]]:
+        keys, head = self.keys, (self.maxlen, self.dat.name)
+        return [("EVAL", SCRIPT, 3, *keys, batch.number, *head, *chain.from_iterable(batch.entries))
+                for batch in batches]
+
+    def _prepare(self) -> None:
+        """Before a write (in the writer's thread): connect, check the stream's slot in a cluster, and put the batch
+        numbers in the spool file before Redis can have seen them."""
         if not self.slot_checked:
             self.target.client()  # connects (and detects a cluster) or raises
             if self.target.cluster:
                 check_stream_slot(self.stream, "redis: stream")
             self.slot_checked = True
-        self.spool.assign()  # the numbers are in the file before Redis can have seen them
+        self.spool.assign()
+
+    def _forget_on_disk(self, batches: list[Batch], replies: list[Any]) -> None:
         disk = self.spool.disk
-        keys, head = self.keys, (self.maxlen, self.dat.name)
-        replies = self.wire.execute(self.stream, [
-            ("EVAL", SCRIPT, 3, *keys, batch.number, *head, *chain.from_iterable(batch.entries)) for batch in batches])
         done = next((index for index, reply in enumerate(replies) if isinstance(reply, BaseException)), len(replies))
         if disk is not None and done:
             disk.done(batches[done - 1].last_id)
+
+    def _round(self, unsent: list[Batch], sent: list[Batch]) -> list[Any]:
+        self._prepare()
+        replies = self.pipe.round(self._commands(unsent), len(sent))
+        self._forget_on_disk(sent, replies)
         return replies
 
-    async def write_once(self) -> bool:
-        """Write what is in flight (taking more from the spool first); False when Redis failed."""
-        spool = self.spool
-        spool.take(PIPELINE_BATCHES)
-        batches = list(spool.inflight)
-        if not batches:
-            return True
-        try:
-            replies = await trio.to_thread.run_sync(self._write, batches, limiter=self.limiter)
-        except (redis.RedisError, RedisUnavailable, redis.exceptions.RedisClusterException) as exc:
-            self._went_away(exc)
-            return False
-        waited = spool.pending
+    def _resend(self, batches: list[Batch]) -> list[Any]:
+        self._prepare()
+        replies = self.wire.execute(self.stream, self._commands(batches))
+        self._forget_on_disk(batches, replies)
+        return replies
+
+    def _confirm(self, replies: list[Any]) -> int:
+        """Confirm the batches in flight answered by ``replies`` up to the first error; returns how many."""
         done = 0
         for reply in replies:
             if isinstance(reply, BaseException):
@@ -277,14 +288,45 @@ class _Channel:
                 break
             done += 1
             self.last_seq = max(self.last_seq, int(reply))
-        self.written += spool.confirm(done)
-        if done == len(replies) and self.down_since is not None:
+        self.written += self.spool.confirm(done)
+        return done
+
+    async def write_once(self) -> bool:
+        """One round: write the next batches and read the answers of the previous round (overlapped, so Redis has
+        the next round while this one is handled), or after a failure send everything in flight again, in order;
+        False when Redis failed."""
+        spool = self.spool
+        waited = spool.pending
+        spool.take(self.sent + ROUND_BATCHES)
+        if not spool.inflight:
+            return True
+        try:
+            if self.resend:
+                batches = list(spool.inflight)
+                replies = await trio.to_thread.run_sync(self._resend, batches, limiter=self.limiter)
+                if self._confirm(replies) < len(batches):
+                    return False
+                self.resend = False
+            else:
+                sent, unsent = spool.inflight[:self.sent], spool.inflight[self.sent:]
+                replies = await trio.to_thread.run_sync(self._round, unsent, sent, limiter=self.limiter)
+                self.sent = len(unsent)
+                if self._confirm(replies) < len(sent):
+                    # what the round just wrote follows a refused batch: drop its answers, send it all again
+                    self.pipe.close()
+                    self.sent, self.resend = 0, True
+                    return False
+        except (redis.RedisError, RedisUnavailable, redis.exceptions.RedisClusterException) as exc:
+            self.sent, self.resend = 0, True
+            self._went_away(exc)
+            return False
+        if self.down_since is not None:
             self._came_back(waited)
         if not self.full():
             self.room.set()
             if self.full_reported and not spool.waiting:
                 self.full_reported = False
-        return done == len(replies)
+        return True
 
     def _went_away(self, exc: BaseException) -> None:
         if self.down_since is None:
@@ -329,6 +371,7 @@ class _Channel:
         if not self.pending:  # every batch is in: nothing can be retried, the writer's mark can go
             with contextlib.suppress(redis.RedisError, redis.exceptions.RedisClusterException):
                 self.target.client().delete(self.keys[2])
+        self.pipe.close()
         self.target.close()
         if self.spool.disk is not None:
             self.spool.disk.close()
@@ -376,12 +419,13 @@ class RedisSink:
     def onReceiveText(self, dat: Any, rowIndex: int, message: str) -> None:
         channel = self._channels.get(id(dat))
         if channel is not None and channel.text:
-            channel.add("text", rowIndex, message)
+            channel.add(("text", rowIndex, message, channel.stamp or channel.restamp()))
 
     def onReceiveBinary(self, dat: Any, contents: bytes) -> None:
         channel = self._channels.get(id(dat))
         if channel is not None and channel.binary:
-            channel.add("binary", dat.numRows - 1 if dat.par.binaryrows else 0, bytes(contents))
+            channel.add(("binary", dat.numRows - 1 if dat.par.binaryrows else 0, bytes(contents),
+                         channel.stamp or channel.restamp()))
 
     def onConnect(self, dat: Any) -> None:
         channel = self._channels.get(id(dat))

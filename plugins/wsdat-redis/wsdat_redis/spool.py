@@ -22,6 +22,7 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Final
 
 __all__ = ["ENTRY_OVERHEAD", "Batch", "DiskSpool", "Entry", "Spool", "entry_size", "spool_path"]
@@ -162,6 +163,7 @@ class Spool:
         return len(self.waiting) + sum(len(batch.entries) for batch in self.inflight)
 
     def add(self, entry: Entry) -> None:
+        """Append ``entry`` (the hooks' path: per message, kept to a few operations)."""
         self.waiting.append(entry)
         self.size += len(entry[2]) + ENTRY_OVERHEAD
         if self.disk is not None:
@@ -185,7 +187,8 @@ class Spool:
                 break
             entries = [waiting.popleft() for _ in range(count)]
             self.numbers += 1
-            batch = Batch(self.numbers, self.first_id, entries, sum(map(entry_size, entries)))
+            batch = Batch(self.numbers, self.first_id, entries,
+                          sum(map(len, map(itemgetter(2), entries))) + ENTRY_OVERHEAD * count)
             self.first_id += count
             self.inflight.append(batch)
             taken.append(batch)

@@ -75,3 +75,44 @@ class Wire:
         if any(isinstance(reply, MovedError) for reply in replies):
             target.stale = True
         return replies
+
+
+class Pipe:
+    """One connection to the node of ``key``, held for overlapped rounds: each :meth:`round` writes the next commands
+    and then reads the answers of the previous round, so Redis always has the next round queued while the caller
+    handles answers and packs more. Any failure closes it (the answers in flight are then unknown: the caller sends
+    those commands again through a new pipe or :meth:`Wire.execute`)."""
+
+    def __init__(self, target: RedisTarget, key: str) -> None:
+        self.target = target
+        self.key = key
+        self._pool: Any = None
+        self._connection: Any = None
+
+    def round(self, commands: Sequence[Command], answers: int) -> list[Any]:
+        """Write ``commands``, then read ``answers`` replies (of earlier rounds); blocking."""
+        try:
+            if self._connection is None:
+                self._pool = self.target.node_client(self.key).connection_pool
+                self._connection = self._pool.get_connection()
+            connection = self._connection
+            if commands:
+                connection.send_packed_command([b"".join([hiredis.pack_command(command) for command in commands])])
+            replies: list[Any] = []
+            for _ in range(answers):
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except BaseException as exc:
+            if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+                self.target.stale = self.target.cluster is True
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.disconnect()
+            self._pool.release(self._connection)
+            self._connection = self._pool = None
