@@ -144,3 +144,39 @@ async def test_no_password_in_the_sinks_lines(ws_server, dat_factory, stream) ->
     await ws_server.send_text("hello")
     await wait_until(lambda: monitor.has("redis: refused the entries"), what="the refused login's line")
     assert not any(secret in line for line in monitor.lines), monitor.lines
+
+
+async def test_a_batch_redis_took_before_the_crash_is_not_written_again(dat_factory, client, stream,
+                                                                        tmp_path: Path) -> None:
+    """A spool file whose first two batches reached Redis before the process died (their answers never came back):
+    on restart they are sent again under the same writer id and numbers, recognised, and not written twice."""
+    from itertools import chain
+
+    from test_redis import REDIS_URL
+    from wsdat_redis import SCRIPT
+    from wsdat_redis.spool import DiskSpool, Spool, spool_path
+
+    disk = DiskSpool(spool_path(str(tmp_path), "feed", stream))
+    spool = Spool(10, disk)
+    for i in range(25):
+        spool.add(("text", i + 1, f"m{i}", "1700000000.5"))
+    first, saved = spool.take_unsaved()
+    disk.save(first, saved)
+    spool.saved(len(saved))
+    batches = spool.take(8)
+    spool.assign()
+    assert [len(batch.entries) for batch in batches] == [10, 10, 5]
+    keys = (stream, f"{stream}:seq", f"{stream}:writer:{disk.writer_id()}")
+    for batch in batches[:2]:
+        client.eval(SCRIPT, 3, *keys, batch.number, 0, "feed", *chain.from_iterable(batch.entries))
+    disk.close()
+    assert client.xlen(stream) == 20
+    sink, monitor = RedisSink(), MonitorLines()
+    await dat_factory("feed", callbacks=[sink, monitor],
+                      settings={"redis": {"url": REDIS_URL, "stream": stream, "spooldir": str(tmp_path)}})
+    await wait_until(lambda: client.xlen(stream) >= 25, what="the spool file written")
+    await trio.sleep(0.2)
+    found = entries(client, stream)
+    check_in_order(found, [f"m{i}" for i in range(25)])
+    assert [int(entry["seq"]) for entry in found] == list(range(1, 26))
+    assert monitor.has("redis: 25 entries from the spool file")
