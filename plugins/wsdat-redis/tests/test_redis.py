@@ -475,3 +475,44 @@ def test_wsdat_work_usage_errors_are_one_line() -> None:
         assert done.stderr.startswith(expected), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
         assert done.returncode in (1, 2)
+
+
+async def test_one_worker_reads_several_streams_and_a_pattern(nursery, client) -> None:
+    """``--stream`` repeated and a pattern: every stream is read in the one group; ``:send`` and ``:dead`` streams
+    matching the pattern are not inputs. The default stream name carries the DAT's name as a hash tag."""
+    from wsdat_redis.connect import DEFAULT_STREAM, stream_name
+
+    assert stream_name(DEFAULT_STREAM, "feed") == "wsdat:{feed}"
+    prefix = f"wsdat-test:{uuid.uuid4().hex}"
+    names = [f"{prefix}:{{a}}", f"{prefix}:{{b}}", f"{prefix}:{{c}}"]
+    try:
+        for name in names:
+            for i in range(3):
+                client.xadd(name, {"dat": "feed", "event": "text", "row": 1, "message": f"{name}/{i}", "t": 1.0,
+                                   "seq": i + 1})
+        client.xadd(send_key(names[2]), {"event": "text", "message": "an answer, not an input"})
+        client.xadd(dead_key(names[2]), {"event": "text", "message": "a dead letter, not an input"})
+        seen: list[str] = []
+
+        class Seen:
+            def onReceiveText(self, dat: WorkerDAT, message: str) -> None:
+                assert dat.entry is not None and message.startswith(dat.entry.stream)
+                seen.append(message)
+
+        worker = WorkerDAT("worker", callbacks=[Seen()])
+        await nursery.start(worker.run_offline)
+        stop = trio.Event()
+        options = WorkOptions(url=REDIS_URL, streams=[names[0], names[1], f"{prefix}:{{c*"], group="g",
+                              consumer="w1", block=20)
+        assert options.names == [names[0], names[1], f"{prefix}:{{c*"]
+        nursery.start_soon(run_worker, worker, options, stop)
+        await wait_until(lambda: len(seen) == 9, what="nine entries of three streams")
+        assert sorted(seen) == sorted(f"{name}/{i}" for name in names for i in range(3))
+        for name in names:
+            await wait_until(lambda n=name: client.xpending(n, "g")["pending"] == 0)
+        assert not client.exists(f"{send_key(names[2])}") or not client.xinfo_groups(send_key(names[2]))
+        stop.set()
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
