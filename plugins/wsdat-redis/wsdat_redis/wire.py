@@ -104,6 +104,8 @@ class Pipe:
                     replies.append(connection.read_response())
                 except redis.ResponseError as exc:
                     replies.append(exc)
+            if any(isinstance(reply, MovedError) for reply in replies):
+                self.target.stale = True
             return replies
         except BaseException as exc:
             if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
