@@ -28,20 +28,29 @@ __all__ = ["Command", "Wire", "first_error"]
 Command = tuple[Any, ...]
 
 
+def _write(connection: Any, commands: Sequence[Command]) -> None:
+    # one buffer, one sendall: each chunk of a list would wait for the GIL again while the DAT cooks
+    connection.send_packed_command([b"".join([hiredis.pack_command(command) for command in commands])])
+
+
+def _read(connection: Any, count: int) -> list[Any]:
+    """``count`` replies, an error reply as its exception (a lost connection raises)."""
+    replies: list[Any] = []
+    for _ in range(count):
+        try:
+            replies.append(connection.read_response())
+        except redis.ResponseError as exc:
+            replies.append(exc)
+    return replies
+
+
 def _send(client: redis.Redis, commands: Sequence[Command]) -> list[Any]:
     """The replies to ``commands`` in order, an error reply as its exception; a lost connection raises."""
     pool = client.connection_pool
     connection = pool.get_connection()
     try:
-        # one buffer, one sendall: each chunk of a list would wait for the GIL again while the DAT cooks
-        connection.send_packed_command([b"".join([hiredis.pack_command(command) for command in commands])])
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(connection.read_response())
-            except redis.ResponseError as exc:
-                replies.append(exc)
-        return replies
+        _write(connection, commands)
+        return _read(connection, len(commands))
     except BaseException:
         connection.disconnect()  # replies may still be on their way: never hand this connection out again
         raise
@@ -95,15 +104,9 @@ class Pipe:
             if self._connection is None:
                 self._pool = self.target.node_client(self.key).connection_pool
                 self._connection = self._pool.get_connection()
-            connection = self._connection
             if commands:
-                connection.send_packed_command([b"".join([hiredis.pack_command(command) for command in commands])])
-            replies: list[Any] = []
-            for _ in range(answers):
-                try:
-                    replies.append(connection.read_response())
-                except redis.ResponseError as exc:
-                    replies.append(exc)
+                _write(self._connection, commands)
+            replies = _read(self._connection, answers)
             if any(isinstance(reply, MovedError) for reply in replies):
                 self.target.stale = True
             return replies
