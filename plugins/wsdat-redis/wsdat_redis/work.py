@@ -158,6 +158,9 @@ class _Stream:
     #: whose answer never arrived.
     recover: bool = True
     recover_after: bytes | None = None
+    #: The last batch handed to the processor: a recovery or a claim waits until it is settled (else it would find
+    #: its entries still pending and run them again).
+    handed: Batch | None = None
 
 
 def _fields(flat: list[Any] | None) -> dict[bytes, bytes] | None:
@@ -280,20 +283,25 @@ class _Worker:
         await self.call(None, "acknowledge", self._settle, stream, acks, sends, dead)
 
     # -- the readers --------------------------------------------------------------------------------------------------
-    async def _hand(self, channel: trio.MemorySendChannel[Batch], batch: Batch, *, wait: bool) -> None:
+    async def _hand(self, state: _Stream, channel: trio.MemorySendChannel[Batch], batch: Batch) -> None:
+        state.handed = batch
         await channel.send(batch)
-        if wait:  # a recovery or a claim: the next query must see this batch settled
-            await batch.done.wait()
+
+    async def _settled(self, state: _Stream) -> None:
+        """Wait until what this stream's reader handed over is settled (before asking Redis what is pending)."""
+        if state.handed is not None:
+            await state.handed.done.wait()
 
     async def claim_round(self, state: _Stream, channel: trio.MemorySendChannel[Batch]) -> None:
         """Claim entries idle ``claimidle`` ms on any consumer (a dead worker's, or failed ones) and process them."""
         cursor = "0-0"
         while not self.stop.is_set():
+            await self._settled(state)
             cursor, claimed = await self.call(state, "claim", self._claim, state.name, cursor)
             if claimed:
                 counts = await self.call(state, "pending", self._deliveries, state.name, [i for i, _ in claimed])
                 self.stats.claimed += len(claimed)
-                await self._hand(channel, Batch(state.name, claimed, counts), wait=True)
+                await self._hand(state, channel, Batch(state.name, claimed, counts))
             if cursor == "0-0" or not claimed:
                 break
         state.next_claim = trio.current_time() + self.options.claimidle / 2000
@@ -303,12 +311,13 @@ class _Worker:
         connection, or a worker restarted under the same name): without this it would wait ``claimidle`` ms."""
         state.recover = False
         while not self.stop.is_set():
+            await self._settled(state)
             lost = await self.call(state, "recover", self._lost, state)  # a retried call finds what it claimed
             if not lost:
                 return
             state.recover_after = lost[-1][0]
             counts = await self.call(state, "pending", self._deliveries, state.name, [i for i, _ in lost])
-            await self._hand(channel, Batch(state.name, lost, counts), wait=True)
+            await self._hand(state, channel, Batch(state.name, lost, counts))
 
     async def read_stream(self, state: _Stream, channel: trio.MemorySendChannel[Batch]) -> None:
         async with channel:
@@ -328,7 +337,7 @@ class _Worker:
                         state.recover, state.recover_after = True, last_read
                     if entries:
                         state.last_read = entries[-1][0]
-                        await self._hand(channel, Batch(state.name, entries, None), wait=False)
+                        await self._hand(state, channel, Batch(state.name, entries, None))
             except _Stopped:
                 return
 
