@@ -177,6 +177,8 @@ class _Channel:
         self.sent = 0
         #: The last write failed: what is in flight goes again, in order, before overlapped rounds resume.
         self.resend = False
+        #: The last failure was a refusal retrying does not mend (a wrong password, a key of another type).
+        self.refused = False
         directory = str(merged["spooldir"] or "")
         disk = DiskSpool(spool_path(directory, dat.name, self.stream)) if directory else None
         self.spool = Spool(_integer(merged, "batch", 1), disk)
@@ -329,6 +331,7 @@ class _Channel:
         return True
 
     def _went_away(self, exc: BaseException) -> None:
+        self.refused = not is_transient(exc)
         if self.down_since is None:
             self.down_since = time.monotonic()
             what = "went away" if is_transient(exc) else "refused the entries"
@@ -340,6 +343,7 @@ class _Channel:
         self.dat.monitor(f"redis: back after {time.monotonic() - self.down_since:.1f} s; {waited} entries "
                          "waited in the spool and are being written")
         self.down_since = None
+        self.refused = False
         self.backoff.reset()
 
     async def run_writer(self) -> None:
@@ -358,6 +362,8 @@ class _Channel:
         with trio.move_on_after(seconds):
             while self.spool.waiting or self.spool.inflight:
                 if not await self.write_once():
+                    if self.refused:  # Redis refuses: waiting out the bound would not change its mind
+                        break
                     await trio.sleep(min(0.2, self.backoff.next_delay()))
         left = self.pending
         if left and self.spool.disk is not None:
