@@ -193,6 +193,25 @@ async def test_entries_spooled_at_stop_are_written_by_on_exit(ws_server, nursery
     assert not monitor.has("not written")
 
 
+async def test_a_writer_mark_gone_back_goes_on_as_a_new_writer(ws_server, dat_factory, client, stream) -> None:
+    """Redis lost the writer's last marks (a failover that lost acknowledged writes): the next batches would never
+    follow the mark, so the DAT goes on under a new writer id; nothing waits forever, seq goes on."""
+    sink, monitor = RedisSink(), MonitorLines()
+    dat = await dat_factory(callbacks=[sink, monitor], reconnectdelay=0.05, reconnectmaxdelay=0.2,
+                            settings={"redis": {"url": REDIS_URL, "stream": stream}})
+    for round_ in range(3):
+        await ws_server.send_text(*(f"r{round_}-{i}" for i in range(10)))
+        await wait_until(lambda r=round_: sink.stats(dat).get("written") == 10 * (r + 1))
+    channel = sink.channel(dat)
+    assert channel is not None and channel.spool.numbers >= 3
+    client.set(channel.keys[2], 1)  # the mark went back
+    await ws_server.send_text(*(f"after{i}" for i in range(10)))
+    await wait_until(lambda: sink.stats(dat).get("written") == 40, what="the entries after the gap written")
+    assert monitor.has("WSDATGAP") and monitor.has("written under a new writer id")
+    check_in_order(entries(client, stream), [f"r{r}-{i}" for r in range(3) for i in range(10)] +
+                   [f"after{i}" for i in range(10)])
+
+
 def test_bad_settings_are_one_clear_line() -> None:
     from wsdat_redis import _Channel
 

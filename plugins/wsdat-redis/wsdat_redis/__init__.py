@@ -286,7 +286,10 @@ class _Channel:
         done = 0
         for reply in replies:
             if isinstance(reply, BaseException):
-                self._went_away(reply)
+                if str(reply).startswith("WSDATGAP"):
+                    self._new_writer(reply)
+                else:
+                    self._went_away(reply)
                 break
             done += 1
             self.last_seq = max(self.last_seq, int(reply))
@@ -329,6 +332,15 @@ class _Channel:
             if self.full_reported and not spool.waiting:
                 self.full_reported = False
         return True
+
+    def _new_writer(self, exc: BaseException) -> None:
+        """Redis' mark of this writer's last batch went back (a failover lost writes it had acknowledged): the
+        batches still in flight could never follow it, so they go on under a new writer id, numbered from 1."""
+        writer = self.spool.disk.new_writer() if self.spool.disk is not None else uuid.uuid4().hex
+        self.keys = (self.stream, seq_key(self.stream), f"{self.stream}:writer:{writer}")
+        self.spool.renumber()
+        self.dat.monitor(f"redis: {describe_redis_error(exc)} (Redis lost writes it had acknowledged, e.g. in a "
+                         "failover): the entries in flight are written under a new writer id", logging.WARNING)
 
     def _went_away(self, exc: BaseException) -> None:
         self.refused = not is_transient(exc)

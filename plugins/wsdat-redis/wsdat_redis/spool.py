@@ -84,6 +84,13 @@ class DiskSpool:
                 self._db.execute("INSERT INTO meta VALUES ('writer', ?)", (found,))
             return found
 
+    def new_writer(self) -> str:
+        """Number batches under a new writer id from now on (the old one's mark in Redis went back)."""
+        with self._lock:
+            writer = uuid.uuid4().hex
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('writer', ?)", (writer,))
+            return writer
+
     def load(self) -> tuple[list[Batch], int, list[Entry], int]:
         """``(batches in flight, id of the first waiting entry, waiting entries, last batch number)``."""
         with self._lock:
@@ -201,6 +208,14 @@ class Spool:
         if self.disk is not None and self.unassigned:
             self.disk.assign(self.unassigned)
             self.unassigned = []
+
+    def renumber(self) -> None:
+        """Number the batches in flight 1, 2, ... again (for a new writer id); saved again before they are sent."""
+        for number, batch in enumerate(self.inflight, 1):
+            batch.number = number
+        self.numbers = len(self.inflight)
+        if self.disk is not None:
+            self.unassigned = list(self.inflight)
 
     def confirm(self, count: int) -> int:
         """The first ``count`` batches in flight are in Redis; returns how many entries they held."""
