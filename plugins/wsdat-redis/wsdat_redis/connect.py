@@ -142,7 +142,7 @@ class RedisTarget:
             raise RedisUnavailable(f"{mask_url(url)!r} is not a Redis URL; expected redis://HOST:PORT/DB (or "
                                    "rediss://, unix://)")
         try:
-            redis.connection.parse_url(url)
+            redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
         except ValueError as exc:
             raise RedisUnavailable(f"{mask_url(url)!r} is not a usable Redis URL: {mask_text(str(exc))}") from None
         if cluster and scheme == "unix":
@@ -192,16 +192,16 @@ class RedisTarget:
         if self.stale:
             client.nodes_manager.initialize()
             self.stale = False
-        return client.get_redis_connection(client.get_node_from_key(key))
+        return client.get_redis_connection(client.get_node_from_key(key))  # type: ignore[no-untyped-call]
 
     def redirected_client(self, exc: AskError) -> redis.Redis:
         """The client of the node an ASK or MOVED reply names."""
         client = self.client()
         assert isinstance(client, RedisCluster)
-        node = client.get_node(host=exc.host, port=exc.port)
+        node = client.get_node(host=exc.host, port=exc.port)  # type: ignore[no-untyped-call]
         if node is None:
             client.nodes_manager.initialize()
-            node = client.get_node(host=exc.host, port=exc.port)
+            node = client.get_node(host=exc.host, port=exc.port)  # type: ignore[no-untyped-call]
         if node is None:
             raise redis.ConnectionError(f"the cluster does not know node {exc.node_addr}")
         return client.get_redis_connection(node)

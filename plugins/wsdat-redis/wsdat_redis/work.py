@@ -39,17 +39,13 @@ The keys of one stream (the ``wsdat-redis`` plugin writes the first two, reads t
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import redis
 import trio
-from redis.cluster import RedisCluster
 
 from wsdat_core.model.backoff import Backoff
 from wsdat_core.runtime.console import LOGGER_NAME
@@ -67,8 +63,9 @@ from .connect import (
     seq_key,
     stream_name,
 )
-from .process import Batch, Entry, Processor, Raw, WorkerDAT, WorkStats, entry_event
-from .wire import Wire, first_error
+from .options import WorkOptions, is_pattern, watch_signals
+from .process import Batch, Entry, Processor, WorkerDAT, WorkStats, entry_event
+from .queries import GroupQueries
 
 __all__ = [
     "DEFAULT_URL",
@@ -84,6 +81,7 @@ __all__ = [
     "send_key",
     "seq_key",
     "stream_name",
+    "watch_signals",
 ]
 
 T = TypeVar("T")
@@ -91,52 +89,6 @@ log = logging.getLogger(LOGGER_NAME)
 
 #: How often a pattern (``--stream 'wsdat:*'``) is looked up again for new streams (seconds).
 RESCAN_SECONDS: Final = 5.0
-_PATTERN_CHARS: Final = frozenset("*?[")
-_NOT_INPUTS: Final = (":send", ":dead")
-
-
-def is_pattern(name: str) -> bool:
-    return not _PATTERN_CHARS.isdisjoint(name)
-
-
-@dataclass
-class WorkOptions:
-    """What ``wsdat work`` was told (see its ``--help``). ``stream`` names one stream or pattern; ``streams`` any
-    number (both are read)."""
-
-    url: str = DEFAULT_URL
-    stream: str = ""
-    group: str = "wsdat"
-    consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    maxdeliveries: int = 5
-    claimidle: int = 30_000
-    batch: int = 100
-    block: int = 1000
-    start: str = "0"
-    streams: list[str] = field(default_factory=list)
-    #: None: detect a Redis Cluster; True / False force it.
-    cluster: bool | None = None
-
-    @property
-    def names(self) -> list[str]:
-        """Every stream and pattern given, in order, once each."""
-        return list(dict.fromkeys(name for name in [self.stream, *self.streams] if name))
-
-    def check(self) -> None:
-        for name in ("maxdeliveries", "claimidle", "batch", "block"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name}: {value!r} is not allowed; expected an integer >= 1")
-        if not self.names:
-            raise ValueError("--stream: must not be empty")
-        for name in ("group", "consumer"):
-            if not getattr(self, name):
-                raise ValueError(f"--{name}: must not be empty")
-        RedisTarget(self.url, cluster=self.cluster)  # a bad URL: one line now, not at the first call
-        if self.cluster:
-            for name in self.names:
-                if not is_pattern(name):
-                    check_stream_slot(name, "--stream")
 
 
 class _Stopped(Exception):
@@ -163,11 +115,6 @@ class _Stream:
     handed: Batch | None = None
 
 
-def _fields(flat: list[Any] | None) -> dict[bytes, bytes] | None:
-    if flat is None:
-        return None
-    values = iter(flat)
-    return dict(zip(values, values, strict=True))
 
 
 class _Worker:
@@ -177,7 +124,7 @@ class _Worker:
         self.stop = stop
         self.target = RedisTarget(options.url, cluster=options.cluster,
                                   timeout=CALL_TIMEOUT + options.block / 1000)  # reads block that long
-        self.wire = Wire(self.target)
+        self.queries = GroupQueries(self.target, options)
         self.processor = Processor(dat, options.group, options.consumer, options.maxdeliveries, options.claimidle,
                                    self.settle)
         self.backoff = Backoff(first=0.2, cap=10.0)
@@ -218,69 +165,9 @@ class _Worker:
             self.backoff.reset()
             return result
 
-    def _create_group(self, stream: str) -> None:
-        try:
-            self.target.client().xgroup_create(stream, self.options.group, id=self.options.start, mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    def _read(self, stream: str) -> list[Raw]:
-        options = self.options
-        [answer] = self.wire.execute(stream, [("XREADGROUP", "GROUP", options.group, options.consumer, "COUNT",
-                                               options.batch, "BLOCK", options.block, "STREAMS", stream, ">")])
-        if isinstance(answer, BaseException):
-            raise answer
-        if not answer:
-            return []
-        # RESP3 (redis-py's default from 8.0) answers a map of stream -> entries, RESP2 a list of [stream, entries]
-        entries = next(iter(answer.values())) if isinstance(answer, dict) else answer[0][1]
-        return [(entry_id, _fields(flat)) for entry_id, flat in entries]
-
-    def _lost(self, state: _Stream) -> list[Raw]:
-        """This consumer's pending entries newer than the last read it received, claimed again (a new delivery)."""
-        options, client = self.options, self.target.client()
-        start = b"(" + state.recover_after if state.recover_after is not None else "-"
-        rows: Any = client.xpending_range(state.name, options.group, min=start, max="+", count=options.batch,
-                                          consumername=options.consumer)
-        if not rows:
-            return []
-        answer: Any = client.xclaim(state.name, options.group, options.consumer, 0,
-                                    [row["message_id"] for row in rows])
-        return [entry for entry in answer if entry[0] is not None]
-
-    def _claim(self, stream: str, cursor: str) -> tuple[str, list[Raw]]:
-        options = self.options
-        answer: Any = self.target.client().xautoclaim(stream, options.group, options.consumer, options.claimidle,
-                                                      cursor, count=options.batch)
-        next_cursor = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
-        return next_cursor, [entry for entry in answer[1] if entry[0] is not None]
-
-    def _deliveries(self, stream: str, ids: list[bytes]) -> dict[bytes, int]:
-        pipe = self.target.client().pipeline(transaction=False)
-        for entry_id in ids:
-            pipe.xpending_range(stream, self.options.group, entry_id, entry_id, 1)
-        return {entry_id: int(rows[0]["times_delivered"]) if rows else 1
-                for entry_id, rows in zip(ids, pipe.execute(), strict=True)}
-
-    def _settle(self, stream: str, acks: list[bytes], sends: list[dict[str, Any]], dead: list[dict[str, Any]]) -> None:
-        group = self.options.group
-        if not sends and not dead:
-            commands: list[tuple[Any, ...]] = [("XACK", stream, group, *acks)]
-        else:
-            commands = [("MULTI",)]
-            commands += [("XADD", send_key(stream), "MAXLEN", "~", 100_000, "*", *_flat(message)) for message in sends]
-            commands += [("XADD", dead_key(stream), "*", *_flat(letter)) for letter in dead]
-            if acks:
-                commands.append(("XACK", stream, group, *acks))
-            commands.append(("EXEC",))
-        error = first_error(self.wire.execute(stream, commands))
-        if error is not None:
-            raise error
-
     async def settle(self, stream: str, acks: list[bytes], sends: list[dict[str, Any]],
                      dead: list[dict[str, Any]]) -> None:
-        await self.call(None, "acknowledge", self._settle, stream, acks, sends, dead)
+        await self.call(None, "acknowledge", self.queries.settle, stream, acks, sends, dead)
 
     # -- the readers --------------------------------------------------------------------------------------------------
     async def _hand(self, state: _Stream, channel: trio.MemorySendChannel[Batch], batch: Batch) -> None:
@@ -297,9 +184,9 @@ class _Worker:
         cursor = "0-0"
         while not self.stop.is_set():
             await self._settled(state)
-            cursor, claimed = await self.call(state, "claim", self._claim, state.name, cursor)
+            cursor, claimed = await self.call(state, "claim", self.queries.claim, state.name, cursor)
             if claimed:
-                counts = await self.call(state, "pending", self._deliveries, state.name, [i for i, _ in claimed])
+                counts = await self.call(state, "pending", self.queries.deliveries, state.name, [i for i, _ in claimed])
                 self.stats.claimed += len(claimed)
                 await self._hand(state, channel, Batch(state.name, claimed, counts))
             if cursor == "0-0" or not claimed:
@@ -312,17 +199,18 @@ class _Worker:
         state.recover = False
         while not self.stop.is_set():
             await self._settled(state)
-            lost = await self.call(state, "recover", self._lost, state)  # a retried call finds what it claimed
+            # a retried call finds what the failed one claimed
+            lost = await self.call(state, "recover", self.queries.lost, state.name, state.recover_after)
             if not lost:
                 return
             state.recover_after = lost[-1][0]
-            counts = await self.call(state, "pending", self._deliveries, state.name, [i for i, _ in lost])
+            counts = await self.call(state, "pending", self.queries.deliveries, state.name, [i for i, _ in lost])
             await self._hand(state, channel, Batch(state.name, lost, counts))
 
     async def read_stream(self, state: _Stream, channel: trio.MemorySendChannel[Batch]) -> None:
         async with channel:
             try:
-                await self.call(state, "create group", self._create_group, state.name)
+                await self.call(state, "create group", self.queries.create_group, state.name)
                 while not self.stop.is_set():
                     if state.recover:
                         await self.recover_lost(state, channel)
@@ -332,7 +220,7 @@ class _Worker:
                         await self.claim_round(state, channel)
                         continue
                     failures, last_read = state.failures, state.last_read
-                    entries = await self.call(state, "read", self._read, state.name)
+                    entries = await self.call(state, "read", self.queries.read, state.name)
                     if state.failures != failures:  # Redis may have given entries whose answer was lost
                         state.recover, state.recover_after = True, last_read
                     if entries:
@@ -342,18 +230,6 @@ class _Worker:
                 return
 
     # -- finding the streams ------------------------------------------------------------------------------------------
-    def _scan(self, pattern: str) -> list[str]:
-        client = self.target.client()
-        nodes = ([client.get_redis_connection(node) for node in client.get_primaries()]
-                 if isinstance(client, RedisCluster) else [client])
-        found: set[str] = set()
-        for node in nodes:
-            for key in node.scan_iter(match=pattern, count=1000, _type="STREAM"):
-                name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
-                if not name.endswith(_NOT_INPUTS):
-                    found.add(name)
-        return sorted(found)
-
     async def discover(self, nursery: trio.Nursery, channel: trio.MemorySendChannel[Batch]) -> None:
         """Start a reader for every stream named, and for every stream a pattern matches, now and every
         ``RESCAN_SECONDS``."""
@@ -363,7 +239,7 @@ class _Worker:
                 names = [name for name in self.options.names if not is_pattern(name)]
                 while not self.stop.is_set():
                     for pattern in patterns:
-                        names += await self.call(None, "scan", self._scan, pattern)
+                        names += await self.call(None, "scan", self.queries.scan, pattern)
                     for name in names:
                         if name not in self.streams and name not in self.skipped and self._readable(name):
                             self.streams[name] = _Stream(name)
@@ -382,7 +258,7 @@ class _Worker:
         try:
             check_stream_slot(name, "--stream")
         except RedisUnavailable as exc:
-            if not is_pattern_match(name, self.options.names):
+            if name in self.options.names:  # named on the command line: an error; found by a pattern: skipped
                 raise
             self.skipped.add(name)
             self.dat.monitor(f"redis: not read: {exc}", logging.WARNING)
@@ -404,23 +280,8 @@ class _Worker:
         self.target.close()
 
 
-def is_pattern_match(name: str, given: list[str]) -> bool:
-    """True when ``name`` was found by a pattern (not given by name)."""
-    return name not in given
 
 
-def _flat(fields: dict[Any, Any]) -> list[Any]:
-    return [part for pair in fields.items() for part in pair]
-
-
-async def watch_signals(stop: trio.Event, cancel_scope: trio.CancelScope) -> None:
-    """SIGINT or SIGTERM: finish the entries in hand, acknowledge them, stop. A second signal stops at once."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            if stop.is_set():
-                cancel_scope.cancel()
-                return
-            stop.set()
 
 
 async def run_worker(dat: WorkerDAT, options: WorkOptions, stop: trio.Event) -> WorkStats:
