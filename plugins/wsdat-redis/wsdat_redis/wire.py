@@ -52,7 +52,8 @@ def _send(client: redis.Redis, commands: Sequence[Command]) -> list[Any]:
         _write(connection, commands)
         return _read(connection, len(commands))
     except BaseException:
-        connection.disconnect()  # replies may still be on their way: never hand this connection out again  # type: ignore[no-untyped-call]  # type: ignore[no-untyped-call]
+        # replies may still be on their way: never hand this connection out again
+        connection.disconnect()  # type: ignore[no-untyped-call]  # type: ignore[no-untyped-call]
         raise
     finally:
         pool.release(connection)
