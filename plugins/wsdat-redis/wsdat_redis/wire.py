@@ -53,7 +53,7 @@ def _send(client: redis.Redis, commands: Sequence[Command]) -> list[Any]:
         return _read(connection, len(commands))
     except BaseException:
         # replies may still be on their way: never hand this connection out again
-        connection.disconnect()  # type: ignore[no-untyped-call]  # type: ignore[no-untyped-call]
+        connection.disconnect()  # type: ignore[no-untyped-call]
         raise
     finally:
         pool.release(connection)
