@@ -8,6 +8,7 @@ plugin and Redis that the test cuts and restores, so the shared Redis keeps runn
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import signal
@@ -535,3 +536,23 @@ async def test_one_worker_reads_several_streams_and_a_pattern(nursery, client) -
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+def test_wsdat_work_takes_several_streams_and_the_cluster_flag(client) -> None:
+    prefix = f"wsdat-test:{uuid.uuid4().hex}"
+    names = [f"{prefix}:{{x}}", f"{prefix}:{{y}}"]
+    try:
+        for name in names:
+            for i in range(3):
+                client.xadd(name, {"dat": "feed", "event": "text", "row": 1, "message": f"{name}/{i}", "t": 1.0,
+                                   "seq": i + 1})
+        done = subprocess.run([sys.executable, "-m", "wsdat_core", "work", REDIS_URL, "--stream", names[0],
+                               "--stream", names[1], "--group", "g", "--no-cluster", "--block", "50", "--count", "6",
+                               "--output", "jsonl"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        received = [json.loads(line) for line in done.stdout.splitlines()]
+        assert sorted(row["message"] for row in received if row["type"] == "text") == sorted(
+            f"{name}/{i}" for name in names for i in range(3))
+        assert f"in group g of {names[0]}, {names[1]}: 6 entries processed: 6 acknowledged" in done.stderr
+    finally:
+        client.delete(*names)
