@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,31 +161,40 @@ class Batch:
     stream: str
     entries: list[Raw]
     deliveries: Mapping[bytes, int] | None
+    #: Set once the batch is settled in Redis (or had nothing to settle).
     done: trio.Event = field(default_factory=trio.Event)
+    #: What processing decided, for Redis: entries to acknowledge, messages for ``STREAM:send``, dead letters.
+    acks: list[bytes] = field(default_factory=list)
+    sends: list[dict[str, Any]] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)
 
-
-Settle = Callable[[str, list[bytes], list[dict[str, Any]], list[dict[str, Any]]], Awaitable[None]]
+    @property
+    def to_settle(self) -> bool:
+        return bool(self.acks or self.sends or self.dead)
 
 
 class Processor:
-    """Runs the hooks of a worker DAT on batches and settles each (``settle(stream, acks, sends, dead)``)."""
+    """Runs the hooks of a worker DAT on batches and decides what settles each (:meth:`process`); the caller writes
+    that to Redis and then calls :meth:`settled`."""
 
-    def __init__(self, dat: WorkerDAT, group: str, consumer: str, maxdeliveries: int, claimidle: int,
-                 settle: Settle) -> None:
+    def __init__(self, dat: WorkerDAT, group: str, consumer: str, maxdeliveries: int, claimidle: int) -> None:
         self.dat = dat
         self.group = group
         self.consumer = consumer
         self.maxdeliveries = maxdeliveries
         self.claimidle = claimidle
-        self.settle = settle
         self.stats = WorkStats()
 
+    def settled(self, batch: Batch) -> None:
+        self.stats.acked += len(batch.acks) - len(batch.dead)
+        self.stats.dead += len(batch.dead)
+        self.stats.sent += len(batch.sends)
+
     async def process(self, batch: Batch) -> None:
+        """Run the hooks of each entry; fills ``batch.acks``, ``batch.sends`` and ``batch.dead``."""
         dat, stream, deliveries = self.dat, batch.stream, batch.deliveries
         info, outbox, deliver, wait_hooks = dat.info, dat.outbox, dat.deliver, dat.wait_hooks
-        acks: list[bytes] = []
-        sends: list[dict[str, Any]] = []
-        dead: list[dict[str, Any]] = []
+        acks, sends, dead = batch.acks, batch.sends, batch.dead
         processed = 0
         try:
             for raw_id, fields in batch.entries:
@@ -225,11 +234,6 @@ class Processor:
             self.stats.processed += processed
             dat._set_current(None)
             outbox.clear()
-        if acks or sends or dead:
-            await self.settle(stream, acks, sends, dead)
-            self.stats.acked += len(acks) - len(dead)
-            self.stats.dead += len(dead)
-            self.stats.sent += len(sends)
 
     def _dead(self, stream: str, dead: list[dict[str, Any]], acks: list[bytes], raw_id: bytes,
               fields: Mapping[bytes, bytes], count: int, error: str) -> None:

@@ -87,6 +87,8 @@ __all__ = [
 T = TypeVar("T")
 log = logging.getLogger(LOGGER_NAME)
 
+#: Batches processed and waiting for their XACK while the next ones are processed.
+SETTLE_AHEAD: Final = 2
 #: How often a pattern (``--stream 'wsdat:*'``) is looked up again for new streams (seconds).
 RESCAN_SECONDS: Final = 5.0
 
@@ -125,8 +127,7 @@ class _Worker:
         self.target = RedisTarget(options.url, cluster=options.cluster,
                                   timeout=CALL_TIMEOUT + options.block / 1000)  # reads block that long
         self.queries = GroupQueries(self.target, options)
-        self.processor = Processor(dat, options.group, options.consumer, options.maxdeliveries, options.claimidle,
-                                   self.settle)
+        self.processor = Processor(dat, options.group, options.consumer, options.maxdeliveries, options.claimidle)
         self.backoff = Backoff(first=0.2, cap=10.0)
         self.down_since: float | None = None
         self.streams: dict[str, _Stream] = {}
@@ -165,9 +166,14 @@ class _Worker:
             self.backoff.reset()
             return result
 
-    async def settle(self, stream: str, acks: list[bytes], sends: list[dict[str, Any]],
-                     dead: list[dict[str, Any]]) -> None:
-        await self.call(None, "acknowledge", self.queries.settle, stream, acks, sends, dead)
+    async def settle(self, batches: trio.MemoryReceiveChannel[Batch]) -> None:
+        """Write what processing decided, batch after batch in order, while the next batches are processed."""
+        async with batches:
+            async for batch in batches:
+                await self.call(None, "acknowledge", self.queries.settle, batch.stream, batch.acks, batch.sends,
+                                batch.dead)
+                self.processor.settled(batch)
+                batch.done.set()
 
     # -- the readers --------------------------------------------------------------------------------------------------
     async def _hand(self, state: _Stream, channel: trio.MemorySendChannel[Batch], batch: Batch) -> None:
@@ -266,15 +272,19 @@ class _Worker:
         return True
 
     async def run(self) -> None:
-        send, receive = trio.open_memory_channel[Batch](0)
+        send, receive = trio.open_memory_channel[Batch](1)  # a reader reads on while a batch waits
+        to_settle, settling = trio.open_memory_channel[Batch](SETTLE_AHEAD)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.discover, nursery, send)
-            async with receive:
+            nursery.start_soon(self.settle, settling)
+            async with receive, to_settle:
                 async for batch in receive:  # ends when every reader stopped (each finishes its read first)
-                    try:
-                        await self.processor.process(batch)
-                    finally:
+                    await self.processor.process(batch)
+                    if batch.to_settle:
+                        await to_settle.send(batch)
+                    else:
                         batch.done.set()
+            # the settler writes what is left, then the nursery ends
 
     def close(self) -> None:
         self.target.close()
