@@ -10,8 +10,8 @@ number of hosts, read it through one consumer group and run the same hooks (``on
 A worker reads several streams (``--stream`` repeated) or every stream matching a pattern (the ``:send`` and ``:dead``
 streams are not inputs; new matches are picked up every few seconds), in one consumer group per stream, on one Redis
 or across the shards of a Redis Cluster. Each stream has its own reader (a blocking ``XREADGROUP COUNT --batch``,
-packed by hiredis); one processor runs the hooks on one batch after the other and acknowledges a batch with one XACK,
-while the readers fetch the next ones.
+packed by hiredis); one processor runs the hooks on one batch after the other, a settler acknowledges each batch
+with one XACK while the next is processed, and the readers fetch further batches meanwhile.
 
 Processing is at least once (:mod:`wsdat_redis.process`). A failing entry stays pending: after ``claimidle``
 milliseconds any worker of the group claims it again (XAUTOCLAIM), and once it was delivered ``maxdeliveries`` times it
