@@ -180,3 +180,14 @@ async def test_a_batch_redis_took_before_the_crash_is_not_written_again(dat_fact
     check_in_order(found, [f"m{i}" for i in range(25)])
     assert [int(entry["seq"]) for entry in found] == list(range(1, 26))
     assert monitor.has("redis: 25 entries from the spool file")
+
+
+def test_a_spooldir_that_cannot_be_used_is_one_line(tmp_path: Path) -> None:
+    from wsdat_redis import Channel
+
+    from wsdat_core import WebSocketDAT
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match=r"^redis: spooldir: cannot use the spool file .*file/"):
+        Channel(WebSocketDAT("feed", active=False), {"spooldir": str(blocker)})

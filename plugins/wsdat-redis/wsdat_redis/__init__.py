@@ -55,7 +55,7 @@ from .answers import run_answers
 from .channel import EXIT_FLUSH_SECONDS, Channel
 from .script import SCRIPT
 
-__all__ = ["SCRIPT", "RedisSink", "default_sink"]
+__all__ = ["SCRIPT", "Channel", "RedisSink", "default_sink"]
 
 #: The name tests and older code know the channel by.
 _Channel = Channel

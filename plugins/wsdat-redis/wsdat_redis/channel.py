@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterable
@@ -69,6 +70,13 @@ def _switch(value: Any) -> bool:
     return bool(value)
 
 
+def _open_disk(path: str) -> DiskSpool:
+    try:
+        return DiskSpool(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ValueError(f"redis: spooldir: cannot use the spool file {path}: {exc}") from None
+
+
 def _now() -> str:
     return repr(time.time())
 
@@ -99,7 +107,7 @@ class Channel:
         #: The last failure was a refusal retrying does not mend (a wrong password, a key of another type).
         self.refused = False
         directory = str(merged["spooldir"] or "")
-        disk = DiskSpool(spool_path(directory, dat.name, self.stream)) if directory else None
+        disk = _open_disk(spool_path(directory, dat.name, self.stream)) if directory else None
         self.spool = Spool(_integer(merged, "batch", 1), disk)
         #: The hooks append through this (one attribute lookup per message).
         self.add = self.spool.add
