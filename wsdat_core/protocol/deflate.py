@@ -18,6 +18,7 @@ Pure: no trio, no sockets.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -95,7 +96,7 @@ def negotiate(values: list[str]) -> DeflateParams | None:
     if unknown:
         raise NegotiationError(f"the server accepted an extension that was not offered: {', '.join(unknown)}")
     if len(elements) > 1:
-        raise NegotiationError(f"the server named {EXTENSION} {len(elements)} times (RFC 7692 5: once at most)")
+        raise NegotiationError(f"the server named {EXTENSION} {len(elements)} times, once is allowed")
     seen: dict[str, str | None] = {}
     for part in elements[0].split(";")[1:]:
         name, value = _parameter(part)
@@ -131,6 +132,17 @@ class Inflater:
         self._inflater = zlib.decompressobj(wbits=-15)
         #: Bytes inflated so far of the message being read in parts.
         self.size = 0
+
+    @property
+    def resets(self) -> bool:
+        """Each message starts a new compression context (``server_no_context_takeover``)."""
+        return self._reset
+
+    @property
+    def decompress(self) -> Callable[[bytes, int], bytes]:
+        """The current context's ``decompress(data, max_length)``, for a loop that inflates whole messages itself
+        while the context carries over (:attr:`resets` False): append :data:`TAIL`, bound to ``limit + 1``."""
+        return self._inflater.decompress
 
     def whole(self, payload: bytes) -> bytes:
         """A complete message in one piece (the fast path)."""
