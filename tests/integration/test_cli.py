@@ -73,14 +73,31 @@ def test_stdin_lines_are_sent_and_the_end_of_stdin_only_ends_sending(independent
                        {"type": "text", "row": 2, "message": "second line"}]
 
 
-def test_control_characters_are_escaped_for_people_and_exact_in_jsonl(independent_server) -> None:
+#: Texts a pipe must pass through unchanged: JSON with an escaped backslash, a bare backslash, quotes, a tab,
+#: non-ASCII (two, three and four UTF-8 bytes) and control sequences (a program reading the pipe gets the data).
+EXACT_TEXTS = ['{"p": "C:\\\\temp"}', "plain\\back", "say \"hi\" and 'bye'", "a\tb\t\tc",
+               "h\u00e9llo \u2713 \u65e5\u672c \U0001f389", "red\x1b[31mALERT\x1b[0m\x07 \u202eevil"]
+
+
+@pytest.mark.parametrize("encoding", [None, "latin-1"])
+def test_piped_plain_output_is_byte_for_byte_what_the_server_sent(independent_server, encoding: str | None) -> None:
+    sent = "".join(text + "\n" for text in EXACT_TEXTS).encode("utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": encoding} if encoding else None  # a locale that is not UTF-8
+    done = subprocess.run([*WSDAT, "connect", independent_server.url, "--count", str(len(EXACT_TEXTS))],
+                          input=sent, capture_output=True, timeout=20, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == sent
+    assert json.loads(done.stdout.splitlines()[0]) == {"p": "C:\\temp"}  # what jq would read
+
+
+def test_jsonl_is_exact_and_json_pretty_prints(independent_server) -> None:
     hostile = "red\x1b[31mALERT\x1b[0m\x07 \u202eevil"
-    plain = wsdat("connect", independent_server.url, "--count", "1", stdin=hostile + "\n")
-    assert plain.returncode == 0, plain.stderr
-    assert "\x1b" not in plain.stdout and "\x07" not in plain.stdout and "\u202e" not in plain.stdout
-    assert plain.stdout.strip() == "red\\x1b[31mALERT\\x1b[0m\\x07 \\u202eevil"
     exact = wsdat("connect", independent_server.url, "--count", "1", "--output", "jsonl", stdin=hostile + "\n")
     assert json.loads(exact.stdout)["message"] == hostile
+    pretty = wsdat("connect", independent_server.url, "--count", "2", "--output", "json",
+                   stdin='{"a": [1, "x\\\\y"], "b": null}\nnot json\n')
+    assert pretty.returncode == 0, pretty.stderr
+    assert pretty.stdout == '{\n  "a": [\n    1,\n    "x\\\\y"\n  ],\n  "b": null\n}\nnot json\n'
 
 
 def test_binary_stdin_and_output(independent_server) -> None:

@@ -9,27 +9,21 @@ build on these: :func:`add_watch_flags`, :func:`add_parameter_flags`, :func:`mak
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import functools
-import logging
 import math
-import os
-import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import trio
 
 from ..host.callbacks import parse_setting_value, settings_names
-from ..model.errors import ConnectionClosedError, WsdatError
 from ..model.params import SPECS
-from ..model.sanitize import escape_control
-from ..runtime.console import LOGGER_NAME
-from .output import FORMATS, MessageWriter
+from .face import Face, LinesFace
+from .output import FORMATS, MessageWriter, colour_wanted, utf8_stream
+from .sending import SLASH_HELP, ConnectMessages, PingTimer, Sender, file_message
 from .signals import stop_on_signals
 
 __all__ = [
@@ -52,7 +46,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 SAVE_FORMATS = {".csv": "to_csv", ".tsv": "to_tsv", ".json": "to_json"}
-_HEX = re.compile(r"(?:[0-9a-fA-F]{2}\s*)+")
+VIEWS = ("chat", "table")
 _LIST_PARAMS = {"callbacks", "headers", "subprotocols"}
 # Short, familiar spellings kept beside the parameter names (websocat/wscat users type these).
 _ALIASES = {"executeloc": ["--execute-from"], "headers": ["--header", "-H"], "subprotocols": ["--subprotocol"]}
@@ -101,11 +95,14 @@ def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------- watching a DAT
 class _Printer:
-    """The CLI's own callbacks plugin: writes each message and counts them, up to ``limit``."""
+    """The CLI's own callbacks plugin: shows each message on the face in use and counts them, up to ``limit``."""
 
-    def __init__(self, writer: MessageWriter | None, limit: int | None = None) -> None:
-        self.writer = writer
+    def __init__(self, face: Face, limit: int | None = None, pings: PingTimer | None = None) -> None:
+        self.face = face
         self.limit = limit
+        self.pings = pings or PingTimer()
+        #: Sends what the user gives (stdin, the input line, -x, --send-file); set by :func:`make_dat`.
+        self.sender: Sender | None = None
         self.text = 0
         self.binary = 0
         #: The DAT's error count when it last connected: more errors since means the session ended in failure.
@@ -120,6 +117,12 @@ class _Printer:
     def done(self) -> bool:
         return self.limit is not None and self.received >= self.limit
 
+    def bind(self, dat: Any) -> None:
+        """The DAT exists now (it is made with this printer among its callbacks): the face and sender act on it."""
+        self.face.dat = dat
+        if self.sender is not None:
+            self.sender.dat = dat
+
     def onConnect(self, dat: Any) -> None:
         self.errors_when_open = dat.info.errors
 
@@ -127,8 +130,7 @@ class _Printer:
         if self.done:  # the rest of a batch that arrived with the last counted message
             return
         self.text += 1
-        if self.writer is not None:
-            self.writer.text(rowIndex, message)
+        self.face.text(rowIndex, message)
         if self.done:
             self.finished.set()
 
@@ -136,10 +138,15 @@ class _Printer:
         if self.done:
             return
         self.binary += 1
-        if self.writer is not None:
-            self.writer.binary(contents)
+        self.face.binary(contents)
         if self.done:
             self.finished.set()
+
+    def onReceivePing(self, contents: bytes) -> None:
+        self.face.ping(bytes(contents))
+
+    def onReceivePong(self, contents: bytes) -> None:
+        self.face.pong(bytes(contents), self.pings.answered(bytes(contents)))
 
 
 @dataclass
@@ -147,7 +154,8 @@ class WatchOptions:
     count: int | None = None
     output: str = "plain"
     wrap: bool = False
-    live: bool = False
+    #: ``chat`` (the conversation view), ``table`` (the live table) or ``lines`` (one line per message on stdout).
+    view: str = "lines"
     send_stdin: bool = True
     binary: str | None = None
     slash: bool = False
@@ -155,96 +163,14 @@ class WatchOptions:
     save: Path | None = None
     wait: bool = False
     duration: float | None = None
+    #: Messages sent on every connection (``-x``, ``--send-file``), in the order given.
+    on_connect: list[str | bytes] = field(default_factory=list)
+    verbose: int = 0
 
-
-def _decode_line(line: str, encoding: str) -> bytes:
-    """A stdin line as bytes: ``hex`` (spaces allowed), ``base64``, or ``auto`` (hex when it is hex, else base64)."""
-    if encoding == "hex" or (encoding == "auto" and _HEX.fullmatch(line)):
-        return bytes.fromhex(line)
-    return base64.b64decode(line, validate=True)
-
-
-async def _stdin_lines() -> AsyncIterator[tuple[int, bytes]]:
-    """``(number, line)`` of each stdin line, without its line break; reads what is there (a pipe in large chunks,
-    a terminal line by line) in a worker thread."""
-    if sys.stdin is None:  # started without a standard input at all
-        return
-    try:
-        descriptor = sys.stdin.fileno()
-    except (OSError, ValueError):  # not a real file (a test's replacement): nothing to read
-        return
-    pending = b""
-    number = 0
-    while True:
-        # os.read in a worker thread: it returns what is there (a pipe in large chunks, a terminal a line at a time)
-        # and holds no lock of Python's buffered stdin, so an abandoned read cannot block the interpreter's exit.
-        chunk = await trio.to_thread.run_sync(os.read, descriptor, 65536, abandon_on_cancel=True)
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            number += 1
-            yield number, line.rstrip(b"\r")
-    if pending:
-        yield number + 1, pending.rstrip(b"\r")
-
-
-async def _slash_command(dat: Any, line: str) -> None:
-    """wscat's commands: ``/ping [text]``, ``/pong [text]``, ``/close [code [reason]]``."""
-    command, _, rest = line.partition(" ")
-    try:
-        if command == "/ping":
-            dat.sendPing(rest)
-        elif command == "/pong":
-            dat.sendPong(rest)
-        elif command == "/close":
-            code_text, _, reason = rest.strip().partition(" ")
-            code = int(code_text) if code_text else 1000
-            answer = await dat.close(code, reason)
-            logging.getLogger(LOGGER_NAME).info("%s: closed; the server answered %d", dat.name, answer)
-        else:
-            raise ValueError(f"{command}: unknown command; with --slash, lines starting with / are /ping [text], "
-                             "/pong [text] or /close [code [reason]]")
-    except ValueError as exc:  # a bad command is one line, and nothing is sent
-        logging.getLogger(LOGGER_NAME).warning("stdin: %s", escape_control(str(exc)))
-
-
-async def _send_stdin(dat: Any, binary: str | None, slash: bool = False) -> None:
-    """Send each stdin line (text, or binary decoded from hex/base64), in order; the end of stdin only ends sending.
-
-    Each line waits for the connection and for room in the send queue (backpressure): none is dropped. A line the
-    connection could not take (it ended first) is sent again once the DAT has reconnected. With ``slash``, lines
-    starting with ``/`` are wscat's commands (:func:`_slash_command`).
-    """
-    log = logging.getLogger(LOGGER_NAME)
-    async for number, raw in _stdin_lines():
-        try:
-            line = raw.decode("utf-8")
-            if slash and line.startswith("/"):
-                await dat.wait_connected()
-                await _slash_command(dat, line)
-                continue
-            message: str | bytes = line if binary is None else _decode_line(line.strip(), binary)
-        except (UnicodeDecodeError, ValueError, binascii.Error):
-            log.warning("stdin line %d: not %s, not sent: %s", number, "UTF-8" if binary is None else binary,
-                        escape_control(raw[:40].decode("utf-8", "backslashreplace")))
-            continue
-        except WsdatError:
-            return  # the DAT gave up; the outcome says why
-        while True:
-            try:
-                await dat.wait_connected()
-            except WsdatError:
-                return  # the DAT gave up; the outcome says why
-            try:
-                if isinstance(message, str):
-                    await dat.send_text(message)
-                else:
-                    await dat.send_binary(message)
-                break
-            except ConnectionClosedError:
-                continue  # not sent: wait for the next connection
+    @property
+    def live(self) -> bool:
+        """Whether a view owns the terminal (the live table or the conversation view)."""
+        return self.view != "lines"
 
 
 async def _first(*waits: Callable[[], Awaitable[object]]) -> int:
@@ -276,17 +202,36 @@ async def watch(dat: Any, printer: _Printer, options: WatchOptions, nursery: tri
     await nursery.start(dat.run)
     if not dat.connected and not options.wait:
         return EXIT_FAILED  # the monitor line already said why
-    if options.send_stdin:
-        nursery.start_soon(_send_stdin, dat, options.binary, options.slash)
+    sender = printer.sender
+    if sender is not None and options.send_stdin:
+        if options.view == "chat" and _is_terminal(sys.stdin):
+            nursery.start_soon(_converse, dat, printer.face, sender)
+        else:
+            nursery.start_soon(sender.stdin)
     start_view(dat, options, nursery)
     return await _outcome(dat, printer, options)
 
 
+async def _converse(dat: Any, view: Any, sender: Sender) -> None:
+    """The conversation view's input line; the user quitting it (Ctrl-D, Ctrl-C) stops the DAT."""
+    await view.run(sender)
+    dat.stop()
+
+
 def start_view(dat: Any, options: WatchOptions, nursery: trio.Nursery) -> None:
-    if options.live:
+    """The live table, when it is the view in use (the conversation view prints from the hooks)."""
+    if options.view == "table":
         from .view import LiveView
 
-        nursery.start_soon(LiveView(dat, wrap=options.wrap).run)
+        typing = options.send_stdin and _is_terminal(sys.stdin)
+        nursery.start_soon(LiveView(dat, wrap=options.wrap, quiet_input=typing).run)
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def summary(dat: Any, printer: _Printer, seconds: float) -> str:
@@ -336,11 +281,36 @@ def _watch_options(args: argparse.Namespace, stdout: TextIO) -> WatchOptions:
         raise UsageError(f"--save: {args.save!r}: the folder {str(save.parent)!r} does not exist")
     if args.count is not None and args.count < 1:
         raise UsageError(f"--count: {args.count} is not allowed; expected an integer >= 1")
-    live = args.output is None and stdout.isatty()
-    return WatchOptions(count=args.count, output=args.output or "plain", wrap=args.wrap, live=live,
+    return WatchOptions(count=args.count, output=args.output or "plain", wrap=args.wrap, view=_view(args, stdout),
                         send_stdin=not args.no_stdin, binary=args.binary, slash=args.slash, strict=args.strict,
-                        save=save,
-                        wait=getattr(args, "wait", False), duration=getattr(args, "duration", None))
+                        save=save, wait=getattr(args, "wait", False), duration=getattr(args, "duration", None),
+                        on_connect=_connect_messages(args), verbose=getattr(args, "verbose", 0))
+
+
+def _view(args: argparse.Namespace, stdout: TextIO) -> str:
+    """``--view``, else: lines when stdout is not a terminal or ``--output`` was given; the conversation view when
+    stdin is a terminal too (the live table for ``wsdat demo``); the live table otherwise."""
+    if args.view is not None:
+        return str(args.view)
+    if args.output is not None or not _is_terminal(stdout):
+        return "lines"
+    if args.terminal_view == "chat" and not args.no_stdin and _is_terminal(sys.stdin):
+        return "chat"
+    return "table"
+
+
+def _connect_messages(args: argparse.Namespace) -> list[str | bytes]:
+    """The ``-x TEXT`` and ``--send-file PATH`` messages, in the order given; each file read once, here."""
+    messages: list[str | bytes] = []
+    for kind, value in getattr(args, "on_connect", None) or ():
+        if kind == "text":
+            messages.append(value)
+            continue
+        try:
+            messages.append(file_message(value, binary=args.binary is not None))
+        except ValueError as exc:
+            raise UsageError(f"--send-file: {exc}") from None
+    return messages
 
 
 def plugin_settings_from(args: argparse.Namespace, refs: Sequence[object]) -> dict[str, dict[str, Any]]:
@@ -367,32 +337,69 @@ def make_dat(args: argparse.Namespace, params: dict[str, Any], *, extra_callback
     if offline:
         params["active"] = True
     options = _watch_options(args, sys.stdout)
+    if offline and options.on_connect:
+        raise UsageError("--execute/--send-file: this command does not connect, so it sends nothing")
     options.send_stdin = options.send_stdin and not offline
+    if offline and options.view == "chat":
+        options.view = "table"  # nothing to type into: the table shows what is fed
     settings = plugin_settings_from(args, params.get("callbacks", ()))
-    writer = None if options.live else MessageWriter(sys.stdout, options.output,
-                                                     with_bytes=bool(params.get("bytes")))
-    printer = _Printer(writer, options.count)
-    params["callbacks"] = [printer, *extra_callbacks, *params.get("callbacks", ())]
-    return (factory or WebSocketDAT)(args.name, settings=settings, **params), printer, options
+    printer = _Printer(_face(options, with_bytes=bool(params.get("bytes"))), options.count)
+    plugins: list[object] = [printer]
+    if not offline:
+        printer.sender = Sender(printer.face, binary=options.binary, slash=options.slash,
+                                files_binary=options.binary is not None, pings=printer.pings)
+        if options.on_connect:
+            plugins.append(ConnectMessages(printer.sender, options.on_connect))
+        else:
+            printer.sender.ready.set()
+    params["callbacks"] = [*plugins, *extra_callbacks, *params.get("callbacks", ())]
+    dat = (factory or WebSocketDAT)(args.name, settings=settings, **params)
+    printer.bind(dat)
+    return dat, printer, options
+
+
+def _face(options: WatchOptions, *, with_bytes: bool) -> Face:
+    if options.view == "table":
+        return Face()
+    if options.view == "chat":
+        from .chat import ChatView
+
+        return ChatView(colour=colour_wanted(sys.stdout), form=options.output, verbose=options.verbose)
+    return LinesFace(MessageWriter(utf8_stream(sys.stdout), options.output, with_bytes=with_bytes))
 
 
 def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     watch = parser.add_argument_group("watching")
     watch.add_argument("--count", type=int, metavar="N", help="exit after N messages (text or binary) were received")
+    watch.add_argument("--view", choices=VIEWS, default=None,
+                       help="on a terminal: chat (received '< text', sent '> text', an input line with history; the "
+                            "default when stdin is a terminal too) or table (the live table of rows)")
     watch.add_argument("--output", choices=FORMATS, default=None,
-                       help="one line per message (default: the live table on a terminal, plain otherwise)")
+                       help="one line per message on stdout (default when stdout is not a terminal: plain). plain "
+                            "writes each text message exactly as received plus a line break (control characters "
+                            "are escaped only on a terminal), so a message that contains a line break is yours to "
+                            "frame: --output jsonl frames each as one JSON line. json pretty-prints messages that "
+                            "parse as JSON; tsv escapes tabs and line breaks")
     watch.add_argument("--wrap", action="store_true", help="wrap long messages in the live table (TD's word wrap)")
     watch.add_argument("--binary", nargs="?", const="auto", choices=("hex", "base64", "auto"),
-                       help="send stdin lines as binary messages, decoded from hex or base64 (alone: whichever fits)")
+                       help="send stdin lines as binary messages, decoded from hex or base64 (alone: whichever "
+                            "fits); files of --send-file and /file are then sent as binary too")
+    watch.add_argument("-x", "--execute", dest="on_connect", action=_OnConnect, metavar="TEXT",
+                       help="send TEXT on every connection, before stdin lines (repeatable, in order; like wscat)")
+    watch.add_argument("--send-file", dest="on_connect", action=_OnConnect, metavar="PATH",
+                       help="send the file's content as one message on every connection: text when it is UTF-8, "
+                            "else (or with --binary) binary (repeatable, in order with -x)")
     watch.add_argument("--no-stdin", action="store_true", help="do not send stdin lines")
     watch.add_argument("--strict", action="store_true",
                        help="exit 1 when any callback raised (they are counted and reported either way)")
     watch.add_argument("--slash", action="store_true",
-                       help="stdin lines /ping [text], /pong [text] and /close [code [reason]] are commands (wscat)")
+                       help=f"lines starting with / are commands (wscat): {SLASH_HELP}; /ping prints the pong and "
+                            "its round-trip time")
     watch.add_argument("--save", metavar="FILE", help="write the table on exit (.csv, .tsv or .json)")
     watch.add_argument("--name", default="wsdat" if not demo else "demo", help="the DAT's name in messages")
     watch.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE",
                        help="a plugin setting (as [dat.NAME.plugins.PLUGIN] in a service file; repeatable)")
+    parser.set_defaults(terminal_view="table" if demo else "chat")
     if demo:
         watch.add_argument("--duration", type=float, default=30.0, metavar="S",
                            help="stop after S seconds (0: run until Ctrl-C; default 30)")
@@ -401,3 +408,12 @@ def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
         watch.add_argument("--wait", action="store_true",
                            help="if the first connection fails, keep retrying (reconnect policy) instead of exiting")
 
+
+class _OnConnect(argparse.Action):
+    """``-x TEXT`` and ``--send-file PATH`` into one ordered list of ``(kind, value)``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append(("file" if option_string == "--send-file" else "text", values))
+        setattr(namespace, self.dest, items)
