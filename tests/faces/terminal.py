@@ -1,0 +1,100 @@
+"""A real terminal for tests: a program in a tmux pane of its own tmux server, typed into with ``send-keys`` and read
+back as the screen a person would see (``capture-pane``: what is drawn, not the bytes written).
+
+tmux is required; without it a test skips, except under CI=true, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+WIDTH = 100
+HEIGHT = 24
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must run the terminal tests")
+    pytest.skip(reason)
+
+
+@dataclass
+class Terminal:
+    socket: str
+
+    def _tmux(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    @classmethod
+    @contextmanager
+    def start(cls, command: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+              width: int = WIDTH, height: int = HEIGHT) -> Iterator[Terminal]:
+        """``command`` running in a ``width`` x ``height`` terminal (TERM=xterm-256color); the pane stays after the
+        program ends so its last screen can be read."""
+        if shutil.which("tmux") is None:
+            unavailable("tmux is not installed")
+        terminal = cls(f"wsdat-test-{uuid.uuid4().hex[:12]}")
+        settings = [f"-e{name}={value}" for name, value in (env or {}).items()]
+        subprocess.run(["tmux", "-L", terminal.socket, "-f", "/dev/null", "new-session", "-d", "-x", str(width),
+                        "-y", str(height), "-c", str(cwd or Path.cwd()), *settings, "--", *command], check=True,
+                       timeout=10, env={**os.environ, "TERM": "xterm-256color"})
+        try:
+            terminal._tmux("set-option", "-g", "remain-on-exit", "on")
+            yield terminal
+        finally:
+            subprocess.run(["tmux", "-L", terminal.socket, "kill-server"], capture_output=True, timeout=10)
+
+    def type(self, text: str) -> None:
+        """Type ``text`` literally (no key names)."""
+        self._tmux("send-keys", "-l", text)
+
+    def keys(self, *names: str) -> None:
+        """Press keys by tmux's names: ``Enter``, ``Up``, ``Tab``, ``C-d``, ``C-c``..."""
+        self._tmux("send-keys", *names)
+
+    def screen(self) -> str:
+        """What the terminal shows now."""
+        return self._tmux("capture-pane", "-p")
+
+    def lines(self) -> list[str]:
+        """The screen's lines, without trailing blanks and blank lines at the end."""
+        lines = [line.rstrip() for line in self.screen().split("\n")]
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
+
+    def ended(self) -> int | None:
+        """The program's exit status once it has ended, else None."""
+        dead, _, status = self._tmux("display-message", "-p", "#{pane_dead} #{pane_dead_status}").strip() \
+            .partition(" ")
+        return int(status) if dead == "1" and status else None
+
+    def wait_for(self, check: Callable[[str], object], what: str, timeout: float = 15.0) -> str:
+        """Poll the screen until ``check(screen)`` holds; returns that screen (AssertionError with it otherwise)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen}")
+            time.sleep(0.05)
+
+    def wait_ended(self, timeout: float = 15.0) -> int:
+        deadline = time.monotonic() + timeout
+        while (status := self.ended()) is None:
+            assert time.monotonic() < deadline, f"the program did not end; the screen:\n{self.screen()}"
+            time.sleep(0.05)
+        return status
