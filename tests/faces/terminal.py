@@ -7,6 +7,7 @@ tmux is required; without it a test skips, except under CI=true, where it fails.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+_EXITED = re.compile(r"\n?\[exited (\d+)\]")
 WIDTH = 100
 HEIGHT = 24
 
@@ -41,17 +43,18 @@ class Terminal:
     @contextmanager
     def start(cls, command: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
               width: int = WIDTH, height: int = HEIGHT) -> Iterator[Terminal]:
-        """``command`` running in a ``width`` x ``height`` terminal (TERM=xterm-256color); the pane stays after the
-        program ends so its last screen can be read."""
+        """``command`` running in a ``width`` x ``height`` terminal (TERM=xterm-256color). When it ends, a shell
+        writes ``[exited N]`` under its last screen and keeps the pane (tmux's own notice of a dead pane comes late
+        at times: it waits to reap the process)."""
         if shutil.which("tmux") is None:
             unavailable("tmux is not installed")
         terminal = cls(f"wsdat-test-{uuid.uuid4().hex[:12]}")
         settings = [f"-e{name}={value}" for name, value in (env or {}).items()]
         subprocess.run(["tmux", "-L", terminal.socket, "-f", "/dev/null", "new-session", "-d", "-x", str(width),
-                        "-y", str(height), "-c", str(cwd or Path.cwd()), *settings, "--", *command], check=True,
+                        "-y", str(height), "-c", str(cwd or Path.cwd()), *settings, "--", "sh", "-c",
+                        '"$@"; printf "\\n[exited %d]" $?; exec sleep 600', "sh", *command], check=True,
                        timeout=10, env={**os.environ, "TERM": "xterm-256color"})
         try:
-            terminal._tmux("set-option", "-g", "remain-on-exit", "on")
             yield terminal
         finally:
             subprocess.run(["tmux", "-L", terminal.socket, "kill-server"], capture_output=True, timeout=10)
@@ -65,21 +68,15 @@ class Terminal:
         self._tmux("send-keys", *names)
 
     def screen(self) -> str:
-        """What the terminal shows now."""
-        return self._tmux("capture-pane", "-p")
+        """What the terminal shows now (a line the terminal wrapped joined again)."""
+        return self._tmux("capture-pane", "-p", "-J")
 
     def lines(self) -> list[str]:
         """The screen's lines, without trailing blanks and blank lines at the end."""
-        lines = [line.rstrip() for line in self.screen().split("\n")]
+        lines = [line.rstrip() for line in _EXITED.sub("", self.screen()).split("\n")]
         while lines and not lines[-1]:
             lines.pop()
         return lines
-
-    def ended(self) -> int | None:
-        """The program's exit status once it has ended, else None."""
-        dead, _, status = self._tmux("display-message", "-p", "#{pane_dead} #{pane_dead_status}").strip() \
-            .partition(" ")
-        return int(status) if dead == "1" and status else None
 
     def wait_for(self, check: Callable[[str], object], what: str, timeout: float = 15.0) -> str:
         """Poll the screen until ``check(screen)`` holds; returns that screen (AssertionError with it otherwise)."""
@@ -93,8 +90,8 @@ class Terminal:
             time.sleep(0.05)
 
     def wait_ended(self, timeout: float = 15.0) -> int:
-        deadline = time.monotonic() + timeout
-        while (status := self.ended()) is None:
-            assert time.monotonic() < deadline, f"the program did not end; the screen:\n{self.screen()}"
-            time.sleep(0.05)
-        return status
+        """Wait until the program has ended; returns its exit status."""
+        screen = self.wait_for(lambda screen: _EXITED.search(screen), "the program to end", timeout)
+        found = _EXITED.search(screen)
+        assert found is not None
+        return int(found.group(1))

@@ -1,9 +1,10 @@
 """The conversation view: ``wsdat connect`` when stdin and stdout are terminals (or ``--view chat``).
 
-Received messages print as ``< text`` (binary as ``< <binary N bytes: ..>``), what the user sent as ``> text`` once it
-was written to the socket, pings, pongs and connection changes as dim status lines, all above an input line with
-editing and history (prompt_toolkit) and a toolbar holding the DAT's state (``reconnecting: attempt 3 in 2.4 s``).
-Remote text is escaped (:func:`~.output.escape_control`); colours are off with ``NO_COLOR`` or on a dumb terminal.
+Received messages print as ``< text`` (binary as ``< <binary N bytes: ..>``), what the user sent as ``> text`` (a
+typed line as Enter is pressed, ``-x``, ``--send-file`` and ``/file`` messages as they go out), pings, pongs and
+connection changes as dim ``-- status`` lines, all above an input line with editing and history (prompt_toolkit) and
+a toolbar holding the DAT's state (``reconnecting: attempt 3 in 2.4 s``). Control characters in remote text are
+escaped (:func:`~.output.shown_text`); colours are off with ``NO_COLOR`` or on a dumb terminal.
 
 prompt_toolkit runs on asyncio, so the input line lives in a worker thread of its own; what trio prints goes through
 prompt_toolkit's stdout proxy (``patch_stdout``), which draws it above the input line from any thread. Ctrl-D on an
@@ -12,6 +13,7 @@ empty line or Ctrl-C ends the session (as a first Ctrl-C does elsewhere: the DAT
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -20,14 +22,15 @@ from typing import Any, Final
 import trio
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import Application
+from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.formatted_text import ANSI
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from ..model.sanitize import clean_line, escape_control
+from ..model.sanitize import clean_line
 from ..runtime.console import LOGGER_NAME
 from .face import Face, payload_text
-from .output import binary_preview, shown_json
+from .output import binary_preview, shown_json, shown_text
 from .sending import Sender
 from .status import state_text
 
@@ -62,14 +65,14 @@ class ChatView(Face):
 
     def text(self, row_index: int, message: str) -> None:
         shown = shown_json(message, True, self.colour) if self.form == "json" else None
-        body = escape_control(message) if shown is None else shown
+        body = shown_text(message, terminal=True) if shown is None else shown
         self._print(self._paint("received", "<") + " " + body)
 
     def binary(self, contents: bytes) -> None:
         self._print(self._paint("received", "<") + " " + binary_preview(contents))
 
     def sent(self, message: str | bytes) -> None:
-        body = escape_control(message) if isinstance(message, str) else binary_preview(message)
+        body = shown_text(message, terminal=True) if isinstance(message, str) else binary_preview(message)
         self._print(self._paint("sent", ">") + " " + body)
 
     def ping(self, contents: bytes) -> None:
@@ -85,8 +88,9 @@ class ChatView(Face):
     def toolbar(self) -> ANSI:
         """The status line under the input line: state, URL and counters."""
         info = self.dat.info
-        return ANSI(f" {state_text(info)}  {self.dat.par.endpoint.url}  received {info.messages_received}  "
-                    f"sent {info.messages_sent}  errors {info.errors}  (Ctrl-D quits)")
+        # the counters first: what does not fit the terminal's width is cut at the end (the URL can be long)
+        return ANSI(f" {state_text(info)}  received {info.messages_received}  sent {info.messages_sent}  "
+                    f"errors {info.errors}  Ctrl-D quits  {self.dat.par.endpoint.url}")
 
     # -- the input line -------------------------------------------------------------------------------------------
     async def run(self, sender: Sender) -> None:
@@ -113,28 +117,40 @@ class ChatView(Face):
 
     async def _send_lines(self, lines: trio.MemoryReceiveChannel[str], sender: Sender) -> None:
         async for line in lines:
-            if not await sender.line(line):
+            if not await sender.line(line, show=False):  # the typed line stays on screen as "> text"
                 return
 
     def _read_lines(self, token: trio.lowlevel.TrioToken, lines: trio.MemorySendChannel[str],
                     returned: threading.Event) -> None:
-        """The worker thread: prompt after prompt until Ctrl-D/Ctrl-C or :meth:`_exit_prompt`."""
+        """The worker thread: one input line that stays up (the terminal never falls back to echoing typed keys
+        between two lines) until Ctrl-D, Ctrl-C or :meth:`_exit_prompt`. Enter hands the line to trio, prints it as
+        ``> text`` above the input line and keeps it in the history."""
+
+        def accept(buffer: Buffer) -> bool:
+            self.sent(buffer.text)  # before it is sent, so before any answer to it
+            try:
+                trio.from_thread.run_sync(lines.send_nowait, buffer.text, trio_token=token)
+            except (trio.RunFinishedError, trio.BrokenResourceError, trio.WouldBlock):
+                _exit_app(session.app)
+            return False  # clear the input line (the history already has it)
+
         try:
-            session: PromptSession[str] = PromptSession(history=InMemoryHistory(), erase_when_done=True,
-                                                        bottom_toolbar=self.toolbar, refresh_interval=0.5)
+            session: PromptSession[str] = PromptSession(history=InMemoryHistory(), bottom_toolbar=self.toolbar,
+                                                        refresh_interval=0.5)
+            session.default_buffer.accept_handler = accept
             self._app = session.app
-            with patch_stdout(raw=True):
-                while not self._closing.is_set():
-                    try:
-                        line = session.prompt(ANSI(self._paint("sent", "> ")))
-                    except (EOFError, KeyboardInterrupt):
-                        return
-                    try:
-                        trio.from_thread.run_sync(lines.send_nowait, line, trio_token=token)
-                    except (trio.RunFinishedError, trio.BrokenResourceError, trio.WouldBlock):
-                        return
+            with patch_stdout(raw=True), contextlib.suppress(EOFError, KeyboardInterrupt):
+                session.prompt(ANSI(self._paint("sent", "> ")), pre_run=self._started)
         finally:
             returned.set()
+
+    def _started(self) -> None:
+        """The input line has just started: say so (keys typed from now on are the input line's, never echoed by
+        the terminal), unless the session ended while it was starting."""
+        if self._closing.is_set() and self._app is not None:
+            _exit_app(self._app)
+        elif self.dat.connected:  # the line of this connection went out before the view took the logger
+            self.note(f"connected to {self.dat.par.endpoint.url}")
 
     def _exit_prompt(self) -> None:
         """Ask a running input line to end (from the trio thread)."""

@@ -39,7 +39,7 @@ class Face:
         """A binary message was received."""
 
     def sent(self, message: str | bytes) -> None:
-        """A message the user gave (typed, ``-x``, ``--send-file``, ``/file``) was written to the socket."""
+        """A message the user gave (typed, ``-x``, ``--send-file``, ``/file``) goes out now (on a connection)."""
 
     def ping(self, contents: bytes) -> None:
         """The server pinged (the DAT answers it)."""

@@ -5,10 +5,10 @@ followed by one line break, so ``wsdat connect URL | jq`` reads what the server 
 a line break is the user's to frame (``--output jsonl`` frames every message as one JSON line).
 
 On a terminal, remote text must not drive the terminal: control characters, escape sequences and bidirectional
-overrides are shown escaped (``\\x1b``, ``\\n``, ``\\u202e``), backslashes doubled so the result reads back
-unambiguously. ``jsonl`` stays exact everywhere (JSON escapes what it must); ``tsv`` always escapes (a tab or a line
-break inside a cell would break the format). ``json`` pretty-prints each message that parses as JSON (coloured on a
-terminal unless ``NO_COLOR`` is set), and shows the others as ``plain`` does.
+overrides are shown escaped (``\\x1b``, ``\\n``, ``\\u202e``); backslashes stay as they are, so ``C:\\temp`` reads
+as sent. ``jsonl`` stays exact everywhere (JSON escapes what it must; it is also the unambiguous form); ``tsv``
+always escapes (a tab or a line break inside a cell would break the format). ``json`` pretty-prints each message
+that parses as JSON (coloured on a terminal unless ``NO_COLOR`` is set), and shows the others as ``plain`` does.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def utf8_stream(stream: TextIO) -> TextIO:
 
 def shown_text(message: str, terminal: bool) -> str:
     """A text message as plain output shows it: exact when piped, control characters escaped on a terminal."""
-    return escape_control(message) if terminal else message
+    return clean_line(message) if terminal else message
 
 
 def binary_preview(contents: bytes) -> str:

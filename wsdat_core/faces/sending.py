@@ -115,25 +115,28 @@ class Sender:
         #: Set once the messages of the first connection (``-x``, ``--send-file``) went out: lines wait for it.
         self.ready = trio.Event()
 
-    async def send(self, message: str | bytes) -> bool:
+    async def send(self, message: str | bytes, *, show: bool = True) -> bool:
         """Send one message, waiting for the connection (again after a reconnect when it ended first); False when
-        the DAT gave up (its outcome says why)."""
+        the DAT gave up (its outcome says why). The face shows it as it goes out (before any answer to it), unless
+        ``show`` is off (a line typed into the conversation view stays on screen as it was typed)."""
         while True:
             try:
                 await self.dat.wait_connected()
             except WsdatError:
                 return False
+            if show:
+                self.face.sent(message)
             try:
                 if isinstance(message, str):
                     await self.dat.send_text(message)
                 else:
                     await self.dat.send_binary(message)
-            except ConnectionClosedError:
-                continue  # not sent: wait for the next connection
-            self.face.sent(message)
+            except ConnectionClosedError:  # not sent: again on the next connection
+                log.warning("the connection ended before that message went out; it is sent again once reconnected")
+                continue
             return True
 
-    async def line(self, line: str) -> bool:
+    async def line(self, line: str, *, show: bool = True) -> bool:
         """A line the user gave: a slash command (with ``--slash``) or a message (decoded with ``--binary``).
         A line that cannot be sent is one warning; False when the DAT gave up."""
         await self.ready.wait()
@@ -149,7 +152,7 @@ class Sender:
         except (ValueError, binascii.Error):
             log.warning("not %s, not sent: %s", self.binary, clean_line(line[:40]))
             return True
-        return await self.send(message)
+        return await self.send(message, show=show)
 
     async def stdin(self) -> None:
         """Send each stdin line, in order; the end of stdin only ends sending."""
