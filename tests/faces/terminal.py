@@ -71,6 +71,10 @@ class Terminal:
         """What the terminal shows now (a line the terminal wrapped joined again)."""
         return self._tmux("capture-pane", "-p", "-J")
 
+    def painted(self) -> str:
+        """The screen with the escape sequences of its colours and attributes."""
+        return self._tmux("capture-pane", "-p", "-e")
+
     def lines(self) -> list[str]:
         """The screen's lines, without trailing blanks and blank lines at the end."""
         lines = [line.rstrip() for line in _EXITED.sub("", self.screen()).split("\n")]
