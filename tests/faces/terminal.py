@@ -45,14 +45,15 @@ class Terminal:
               width: int = WIDTH, height: int = HEIGHT) -> Iterator[Terminal]:
         """``command`` running in a ``width`` x ``height`` terminal (TERM=xterm-256color). When it ends, a shell
         writes ``[exited N]`` under its last screen and keeps the pane (tmux's own notice of a dead pane comes late
-        at times: it waits to reap the process)."""
+        at times: it waits to reap the process). The shell outlives a Ctrl-C meant for the program (``trap :``: a
+        handler, not an ignored signal, so the program gets SIGINT's default)."""
         if shutil.which("tmux") is None:
             unavailable("tmux is not installed")
         terminal = cls(f"wsdat-test-{uuid.uuid4().hex[:12]}")
         settings = [f"-e{name}={value}" for name, value in (env or {}).items()]
         subprocess.run(["tmux", "-L", terminal.socket, "-f", "/dev/null", "new-session", "-d", "-x", str(width),
                         "-y", str(height), "-c", str(cwd or Path.cwd()), *settings, "--", "sh", "-c",
-                        '"$@"; printf "\\n[exited %d]" $?; exec sleep 600', "sh", *command], check=True,
+                        'trap : INT; "$@"; printf "\\n[exited %d]" $?; exec sleep 600', "sh", *command], check=True,
                        timeout=10, env={**os.environ, "TERM": "xterm-256color"})
         try:
             yield terminal
