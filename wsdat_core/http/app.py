@@ -1,8 +1,8 @@
 """The HTTP routes of ``wsdat run --http``: a Starlette application (ASGI), served by hypercorn's trio worker.
 
 =====================================  ===============================================================================
-``GET /``                              the live page (``/static/live.js`` and ``live.css``; updates by Server-Sent
-                                       Events from ``GET /events``)
+``GET /``                              the live page, holding every DAT's state and last rows (``/static/live.js`` and
+                                       ``live.css``; updates by Server-Sent Events from ``GET /events``)
 ``GET /metrics``                       Prometheus text exposition
 ``GET /healthz``                       200 when every active DAT is connected, else 503 naming the others and why
 ``GET /api/dats``, ``/api/dats/NAME``  parameters, info channels, state and the last ``?rows=N`` rows (default 20)
@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..model.errors import ConnectionClosedError, ParameterError, PluginError
 from ..model.params import SPECS
 from .address import HttpAddress
-from .hub import Hub, PageView, Panel
+from .hub import Hub, PageView, Panel, first_snapshot
 from .metrics import metrics_registry, render_metrics
 
 __all__ = ["HOST_PARAMS", "build_app"]
@@ -59,6 +59,8 @@ _SECURITY: Final = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-
                     "Cache-Control": "no-store"}
 _PAGE_POLICY: Final = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+#: Where index.html takes the first snapshot.
+SNAPSHOT_SLOT: Final = b"{{snapshot}}"
 _STATIC: Final = {"live.js": "text/javascript; charset=utf-8", "live.css": "text/css; charset=utf-8"}
 
 
@@ -137,6 +139,8 @@ def health(hub: Hub) -> tuple[int, dict[str, Any]]:
         if not dat.connected:
             why = panel.failure or dat.last_error or f"not connected yet ({dat.info.state})"
             failing[name] = {"state": dat.info.state, "error": why}
+            if dat.info.state == "reconnecting":  # when it tries again
+                failing[name] |= {"retry_attempt": dat.info.retry_attempt, "retry_at": dat.info.retry_at}
     if failing:
         return 503, {"status": "failing", "service": hub.name, "failing": failing, "dats": states}
     return 200, {"status": "ok", "service": hub.name, "dats": states}
@@ -307,7 +311,10 @@ def build_app(hub: Hub, address: HttpAddress) -> ASGIApp:
         return run
 
     async def index(_request: Request) -> Response:
-        return Response(page, media_type="text/html; charset=utf-8",
+        # the first response holds every DAT's state and last rows (a JSON data block, which the policy allows:
+        # it is never run), so the page is drawn before its event stream sends anything
+        body = page.replace(SNAPSHOT_SLOT, first_snapshot(hub).encode())
+        return Response(body, media_type="text/html; charset=utf-8",
                         headers={**_SECURITY, "Content-Security-Policy": _PAGE_POLICY})
 
     async def static(request: Request) -> Response:
