@@ -129,7 +129,7 @@ def describe(panel: Panel, rows: int) -> dict[str, Any]:
 def health(hub: Hub) -> tuple[int, dict[str, Any]]:
     """``/healthz``: 200 when every active DAT is connected, else 503 with each failing DAT's state and last error."""
     states: dict[str, str] = {}
-    failing: dict[str, dict[str, str]] = {}
+    failing: dict[str, dict[str, object]] = {}
     for name, panel in hub.panels.items():
         dat = panel.dat
         if not dat.par.active:
