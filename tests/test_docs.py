@@ -73,7 +73,7 @@ def lines_match(expected: list[str], actual: list[str]) -> bool:
 
 
 def assert_prints(where: str, expected: str, actual: str) -> None:
-    wanted = expected.rstrip("\n").split("\n")
+    wanted = expected.rstrip("\n").split("\n") if expected.strip() else []
     got = actual.rstrip("\n").split("\n") if actual.strip() else []
     assert lines_match(wanted, got), f"{where} printed:\n{actual}\nwhile the page says:\n{expected}"
 

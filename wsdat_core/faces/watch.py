@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,8 +49,9 @@ EXIT_USAGE = 2
 SAVE_FORMATS = {".csv": "to_csv", ".tsv": "to_tsv", ".json": "to_json"}
 VIEWS = ("chat", "table")
 _LIST_PARAMS = {"callbacks", "headers", "subprotocols"}
-# Short, familiar spellings kept beside the parameter names (websocat/wscat users type these).
-_ALIASES = {"executeloc": ["--execute-from"], "headers": ["--header", "-H"], "subprotocols": ["--subprotocol"]}
+# Short, familiar spellings kept beside the parameter names (websocat/wscat/curl users type these).
+_ALIASES = {"executeloc": ["--execute-from"], "headers": ["--header", "-H"], "subprotocols": ["--subprotocol", "-s"],
+            "insecure": ["-k", "-n"]}
 
 
 class UsageError(Exception):
@@ -281,6 +283,8 @@ def _watch_options(args: argparse.Namespace, stdout: TextIO) -> WatchOptions:
         raise UsageError(f"--save: {args.save!r}: the folder {str(save.parent)!r} does not exist")
     if args.count is not None and args.count < 1:
         raise UsageError(f"--count: {args.count} is not allowed; expected an integer >= 1")
+    if args.no_color:  # every library drawing on the terminal (rich, prompt_toolkit) reads the convention
+        os.environ["NO_COLOR"] = "1"
     return WatchOptions(count=args.count, output=args.output or "plain", wrap=args.wrap, view=_view(args, stdout),
                         send_stdin=not args.no_stdin, binary=args.binary, slash=args.slash, strict=args.strict,
                         save=save, wait=getattr(args, "wait", False), duration=getattr(args, "duration", None),
@@ -381,6 +385,7 @@ def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
                             "frame: --output jsonl frames each as one JSON line. json pretty-prints messages that "
                             "parse as JSON; tsv escapes tabs and line breaks")
     watch.add_argument("--wrap", action="store_true", help="wrap long messages in the live table (TD's word wrap)")
+    watch.add_argument("--no-color", action="store_true", help="no colours on the terminal (as NO_COLOR=1 does)")
     watch.add_argument("--binary", nargs="?", const="auto", choices=("hex", "base64", "auto"),
                        help="send stdin lines as binary messages, decoded from hex or base64 (alone: whichever "
                             "fits); files of --send-file and /file are then sent as binary too")
