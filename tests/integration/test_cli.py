@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -305,3 +306,50 @@ def test_several_callbacks_after_one_flag_and_the_url_last(independent_server, t
                  stdin="hi\n")
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.splitlines()) == sorted(["hi", "echo: hi", "HI", "echo: HI"])
+
+
+def test_execute_and_send_file_go_out_on_connect_in_order_before_stdin(independent_server, tmp_path: Path) -> None:
+    text = tmp_path / "subscribe.json"
+    text.write_text('{"subscribe": "prices"}\nwith a second line')
+    blob = tmp_path / "frame.bin"
+    blob.write_bytes(b"\x00\xff\x10")
+    done = wsdat("connect", independent_server.url, "-x", "first", "--send-file", str(text), "--execute", "third",
+                 "--send-file", str(blob), "--count", "5", "--output", "jsonl", stdin="from stdin\n")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {"type": "text", "row": 1, "message": "first"},
+        {"type": "text", "row": 2, "message": '{"subscribe": "prices"}\nwith a second line'},
+        {"type": "text", "row": 3, "message": "third"},
+        {"type": "binary", "size": 3, "hex": "00ff10"},
+        {"type": "text", "row": 4, "message": "from stdin"},
+    ]
+    forced = wsdat("connect", independent_server.url, "--send-file", str(text), "--binary", "--count", "1",
+                   "--output", "jsonl", "--no-stdin")
+    assert json.loads(forced.stdout)["hex"] == text.read_bytes().hex()
+
+
+def test_a_missing_file_is_one_usage_line(independent_server, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    done = wsdat("connect", independent_server.url, "--send-file", str(missing))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"wsdat: error: --send-file: '{missing}': No such file or directory\n"
+    replay = wsdat("replay", str(missing), "-x", "hello")
+    assert replay.returncode == 2
+    assert replay.stderr == ("wsdat: error: --execute/--send-file: this command does not connect, so it sends "
+                             "nothing\n")
+
+
+def test_slash_file_ping_and_close_on_stdin(independent_server, tmp_path: Path) -> None:
+    payload = tmp_path / "payload.txt"
+    payload.write_text("line one\nline two")
+    done = wsdat("connect", independent_server.url, "--slash", "--output", "jsonl", "--count", "2",
+                 stdin=f"/file {payload}\n/ping rtt\n/file\nlast\n")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["message"] for line in done.stdout.splitlines()] == ["line one\nline two", "last"]
+    lines = done.stderr.splitlines()  # the refusal comes at once, the pong when the server answers
+    assert "wsdat: /file: which file? /file PATH" in lines
+    assert any(re.fullmatch(r"wsdat: pong 'rtt' after \d+\.\d ms", line) for line in lines), lines
+    assert len(lines) == 3
+    closed = wsdat("connect", independent_server.url, "--slash", stdin="/close 4000 done\n")
+    assert closed.returncode == 0, closed.stderr
+    assert closed.stderr.splitlines()[0] == "wsdat: closed; the server answered 4000"

@@ -12,7 +12,7 @@ else exactly (text and binary):
 ``!ping [TEXT]``        a ping with TEXT as its payload
 ``!close CODE [REASON]``  closes the connection with this code and reason
 ``!big N``              one text message of N ``x``
-``!headers``            the request's headers as one JSON object
+``!headers``            the request's headers as one JSON object (names in lower case)
 ======================  ==========================================================================================
 
 On ``/sensors`` it also streams a feed (``?rate=R`` messages per second, default 4): JSON sensor readings, chat lines
@@ -46,7 +46,7 @@ COMMANDS: Final = {
     "!ping [TEXT]": "a ping with TEXT as its payload",
     "!close CODE [REASON]": "close the connection with this code and reason",
     "!big N": "one text message of N x",
-    "!headers": "the request's headers as one JSON object",
+    "!headers": "the request's headers as JSON (names in lower case)",
 }
 SENSORS: Final = (("temp-1", "C", 21.0, 0.4), ("temp-2", "C", 19.5, 0.3), ("humidity-1", "%", 41.0, 1.5),
                   ("co2-1", "ppm", 620.0, 25.0))

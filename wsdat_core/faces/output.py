@@ -63,15 +63,20 @@ def binary_preview(contents: bytes) -> str:
     return f"<binary {len(contents)} bytes: {preview}>"
 
 
+#: Characters that act on a terminal (those :func:`clean_line` escapes) as JSON escapes: JSON's own output escapes
+#: the C0 controls in strings but leaves DEL, C1 controls and bidi overrides as they are (only ever inside strings).
+_JSON_ESCAPES: Final = {code: f"\\u{code:04x}" for code in range(0x7F, 0x2100) if clean_line(chr(code)) != chr(code)}
+
+
 def pretty_json(message: str, terminal: bool) -> str | None:
-    """``message`` indented, when it parses as JSON (else None). On a terminal, characters JSON leaves as they are but
-    that act on a terminal (bidi overrides, C1 controls) are written as JSON escapes, so the text stays valid JSON."""
+    """``message`` indented, when it parses as JSON (else None). On a terminal, characters that act on a terminal
+    are written as JSON escapes (``\\u202e``), so the text stays valid JSON."""
     try:
         value = json.loads(message)
     except ValueError:
         return None
     text = json.dumps(value, indent=2, ensure_ascii=False)
-    return "\n".join(clean_line(line) for line in text.split("\n")) if terminal else text
+    return text.translate(_JSON_ESCAPES) if terminal else text
 
 
 def highlight_json(pretty: str) -> str:
