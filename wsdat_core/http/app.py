@@ -34,7 +34,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..model.errors import ConnectionClosedError, ParameterError, PluginError
-from ..model.params import SPECS
+from ..model.params import HOST_PARAMS, SPECS
 from .address import HttpAddress
 from .hub import Hub, PageView, Panel, first_snapshot
 from .metrics import metrics_registry, render_metrics
@@ -42,7 +42,6 @@ from .metrics import metrics_registry, render_metrics
 __all__ = ["HOST_PARAMS", "build_app"]
 
 #: Parameters that load code (plugins); changed only in the service file, never over HTTP.
-HOST_PARAMS: Final = frozenset({"callbacks", "executeloc", "fromop"})
 #: Rows of ``/api/dats`` answers unless ``?rows=`` says otherwise, and the most it may ask for.
 DEFAULT_ROWS: Final = 20
 MAX_ROWS: Final = 10_000
