@@ -219,7 +219,9 @@ reconnectfactor = 1
 
 [dat.down]
 netaddress = "ws://127.0.0.1:{dead}/down"
-reconnectdelay = 40
+reconnectdelay = 0.01
+reconnectfactor = 4000
+reconnectmaxdelay = 60
 """
     async with running_service(tmp_path / "service.toml", text) as runner:
         feed, down = runner.dats["feed"], runner.dats["down"]
@@ -230,7 +232,8 @@ reconnectdelay = 40
         assert runner.hub is not None
         hub = runner.hub
         await wait_until(lambda: hub.panels["feed"].row_seq == 60 and hub.panels["flaky"].line_seq >= 60
-                         and down.info.state == "reconnecting", what="rows, monitor lines and a retry planned")
+                         and down.info.state == "reconnecting" and down.info.retry_attempt == 2,
+                         what="rows, monitor lines and a second retry planned (20 to 40 s away)")
         assert runner.http_url is not None
 
         def load() -> dict[str, Any]:
@@ -260,7 +263,7 @@ reconnectdelay = 40
     assert seen["rows"] == [f"row {i}" for i in range(60)]
     assert seen["lastRowShown"]  # scrolled to the newest row
     assert seen["states"]["feed"] == "open"
-    assert re.fullmatch(r"reconnecting: attempt 1 in \d+ s", seen["states"]["down"]), seen["states"]
+    assert re.fullmatch(r"reconnecting: attempt 2 in \d+ s", seen["states"]["down"]), seen["states"]
     assert seen["tallest"] <= seen["window"]  # no panel runs off the bottom of the window
     assert seen["linesScroll"]  # the many monitor lines scroll inside their box
     assert seen["png"][:8] == b"\x89PNG\r\n\x1a\n"

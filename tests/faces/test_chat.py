@@ -100,7 +100,8 @@ def test_a_dat_that_cannot_connect_says_so_per_attempt_and_shows_reconnecting() 
         port = sock.getsockname()[1]
     url = f"ws://127.0.0.1:{port}/"
     refused = f"cannot connect to {url}: connection refused by 127.0.0.1:{port}"
-    with Terminal.start([*WSDAT, "connect", url, "--wait", "--reconnectdelay", "0.1", "--reconnectfactor", "600",
+    # the first retry within a second (by then the view is up), the next one 30 to 60 s later
+    with Terminal.start([*WSDAT, "connect", url, "--wait", "--reconnectdelay", "1", "--reconnectfactor", "60",
                          "--reconnectmaxdelay", "60"], env={"NO_COLOR": "1"}, width=130) as terminal:
         # the first attempt fails before the view is up (its line is the plain one), the retry within it; the
         # attempt after that is a minute away, and the toolbar says so

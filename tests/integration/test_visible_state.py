@@ -30,26 +30,29 @@ name = "studio"
 
 [dat.feed]
 netaddress = "ws://127.0.0.1:{port}/feed"
-reconnectdelay = 40
+reconnectdelay = 0.01
+reconnectfactor = 4000
 reconnectmaxdelay = 60
 """
     async with running_service(tmp_path / "service.toml", text) as runner:
         feed = runner.dats["feed"]
-        await wait_until(lambda: feed.info.state == "reconnecting", what="the first retry being planned")
+        # the first retry comes at once (within reconnectdelay); the second one 20 to 40 s later
+        await wait_until(lambda: feed.info.state == "reconnecting" and feed.info.retry_attempt == 2,
+                         what="the second retry being planned")
         assert runner.http_url is not None
         base = runner.http_url.rstrip("/")
         refused = f"cannot connect to ws://127.0.0.1:{port}/feed: connection refused by 127.0.0.1:{port}"
 
         [listed] = (await get(base + "/api/dats")).json()["dats"]
-        assert (listed["state"], listed["connected"], listed["retry_attempt"]) == ("reconnecting", False, 1)
+        assert (listed["state"], listed["connected"], listed["retry_attempt"]) == ("reconnecting", False, 2)
         assert time.time() < listed["retry_at"] <= time.time() + 60
-        assert (listed["info"]["state"], listed["info"]["retry_attempt"]) == ("reconnecting", 1)
+        assert (listed["info"]["state"], listed["info"]["retry_attempt"]) == ("reconnecting", 2)
         assert listed["last_error"] == refused
 
         health = await get(base + "/healthz")
         assert health.status == 503
         assert health.json() == {"status": "failing", "service": "studio", "dats": {"feed": "reconnecting"},
-                                 "failing": {"feed": {"state": "reconnecting", "error": refused, "retry_attempt": 1,
+                                 "failing": {"feed": {"state": "reconnecting", "error": refused, "retry_attempt": 2,
                                                       "retry_at": listed["retry_at"]}}}
 
         metrics = (await get(base + "/metrics")).body.decode()
@@ -57,14 +60,14 @@ reconnectmaxdelay = 60
                    for family in text_string_to_metric_families(metrics) for s in family.samples}
         assert samples[("wsdat_state", (("dat", "feed"), ("state", "reconnecting")))] == 1
         assert samples[("wsdat_state", (("dat", "feed"), ("state", "closed")))] == 0
-        assert samples[("wsdat_retry_attempt", (("dat", "feed"),))] == 1
+        assert samples[("wsdat_retry_attempt", (("dat", "feed"),))] == 2
 
         page = (await get(base + "/")).body.decode()
         found = re.search(r'<script id="snapshot" type="application/json">(.*?)</script>', page, re.DOTALL)
         assert found is not None
         [panel] = json.loads(found.group(1))["dats"]
         assert (panel["name"], panel["status"]["state"], panel["status"]["retry_attempt"]) == \
-            ("feed", "reconnecting", 1)
+            ("feed", "reconnecting", 2)
 
         feed.par.active = False  # stopped for good: closed
         await wait_until(lambda: feed.info.state == "closed", what="the DAT to stop")
