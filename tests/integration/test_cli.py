@@ -133,6 +133,9 @@ def test_save_writes_the_table_on_exit(independent_server, tmp_path: Path) -> No
         (["connect", "ws://localhost:1", "--save", "out.xml"], "--save"),
         (["connect", "ws://localhost:1", "--callbacks", "no_such_plugin_xyz"], "callbacks: 'no_such_plugin_xyz'"),
         (["connect"], "needs a URL"),
+        (["demo", "--serve", "nope"], "--serve: 'nope' is not allowed; expected [HOST:]PORT"),
+        (["completion", "tcsh"], "argument shell: invalid choice: 'tcsh'"),
+        (["connect", "ws://localhost:1", "--view", "grid"], "argument --view: invalid choice: 'grid'"),
         (["frobnicate"], "invalid choice"),
     ],
 )
