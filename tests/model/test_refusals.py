@@ -66,8 +66,8 @@ ADDRESS_REFUSALS = [
     ("ws://1:2:3/", 80, "netaddress", "IPv6 addresses written in brackets, e.g. ws://[::1]:8080/"),
     ("user@1:2:3", 80, "netaddress", "IPv6 addresses written in brackets, e.g. ws://[::1]:8080/"),
     ("[::1", 80, "netaddress", "<address> (*)"),
-    ("example.com:70000", 80, "netaddress", "<address> (*)"),
-    ("example.com:abc", 80, "netaddress", "<address> (*)"),
+    ("example.com:70000", 80, "netaddress", "a port from 1 to 65535 after the host ('70000' is not in 1-65535)"),
+    ("example.com:abc", 80, "netaddress", "a port from 1 to 65535 after the host ('abc' is not in 1-65535)"),
     ("ws://h/#frag", 80, "netaddress", "<address> (fragments '#...' are not allowed in WebSocket URLs)"),
     ("h#x", 80, "netaddress", "<address> (fragments '#...' are not allowed in WebSocket URLs)"),
     ("ws://h/p?q#", 80, "netaddress", "<address> (fragments '#...' are not allowed in WebSocket URLs)"),
@@ -85,8 +85,8 @@ ADDRESS_REFUSALS = [
     ("a..b", 80, "netaddress", "<address> ('a..b' is not a valid host name)"),
     ("ws://-x-:99/", 80, "netaddress", "<address> ('-x-' is not a valid host name)"),
     ("x" * 64, 80, "netaddress", "<address> ('" + "x" * 64 + "' is not a valid host name)"),
-    ("example.com:0", 80, "netaddress", "a port from 1 to 65535 after the host"),
-    ("ws://h:0/", 80, "netaddress", "a port from 1 to 65535 after the host"),
+    ("example.com:0", 80, "netaddress", "a port from 1 to 65535 after the host ('0' is not in 1-65535)"),
+    ("ws://h:0/", 80, "netaddress", "a port from 1 to 65535 after the host ('0' is not in 1-65535)"),
 ]
 
 
@@ -330,7 +330,7 @@ def test_every_plugin_reference_refusal_is_exact(tmp_path, monkeypatch: pytest.M
     folder.mkdir()
     with pytest.raises(ParameterError) as refused:
         _load_file(str(folder))
-    expect_refusal(refused.value, "callbacks", str(folder), "a readable Python file (Is a directory)")
+    expect_refusal(refused.value, "callbacks", str(folder), "a readable Python file (it is a directory, not a file)")
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "needs_a_dependency.py").write_text("import no_such_dependency_xyz\n")
     (tmp_path / "raises_on_import.py").write_text("x = 1\nraise RuntimeError('nope')\n")
@@ -605,14 +605,16 @@ async def test_a_failing_lifecycle_hook_is_reported_with_its_plugin() -> None:
     name = f"Fails@{id(plugin):x}"
     dat = WebSocketDAT(callbacks=[plugin], active=False)
     assert dat.host.call_plugins("onStart", dat.host.plugins) == ()  # plain: called at once
+    start_line = Fails.onStart.__code__.co_firstlineno + 1
     assert (dat.last_error, dat.info.errors, dat.info.hook_errors) == (
-        f"callback onStart of {name} raised ValueError: boom", 1, 1)
+        f"test_refusals.py:{start_line} in onStart: ValueError: boom", 1, 1)
     assert dat.host.call_plugins("onStart", []) == ()  # not one of the plugins asked for: not called
     assert dat.info.errors == 1
     [pending] = dat.host.call_plugins("onExit", dat.host.plugins)
     assert (pending.hook, pending.plugin_name) == ("onExit", name)
     await pending.run()
-    assert dat.last_error == f"callback onExit of {name} raised KeyError: 'k'" and dat.info.hook_errors == 2
+    exit_line = Fails.onExit.__code__.co_firstlineno + 1
+    assert dat.last_error == f"test_refusals.py:{exit_line} in onExit: KeyError: 'k'" and dat.info.hook_errors == 2
 
 
 def test_par_objects_compare_and_compute_as_their_values() -> None:

@@ -26,7 +26,7 @@ __all__ = ["SAVE_FORMATS", "VIEWS", "Parser", "UsageError", "WatchOptions", "add
 SAVE_FORMATS = {".csv": "to_csv", ".tsv": "to_tsv", ".json": "to_json"}
 #: The views on a terminal (else: lines, see ``--output``).
 VIEWS = ("chat", "table")
-_LIST_PARAMS = {"callbacks", "headers", "subprotocols"}
+_LIST_PARAMS = {"callbacks", "headers", "secretheaders", "subprotocols"}
 # Short, familiar spellings kept beside the parameter names (websocat/wscat/curl users type these).
 _ALIASES = {"executeloc": ["--execute-from"], "headers": ["--header", "-H"], "subprotocols": ["--subprotocol", "-s"],
             "insecure": ["-k", "-n"]}

@@ -74,7 +74,8 @@ def onReceiveBinary(dat, contents):
 
 @hookimpl
 def onReceivePing(dat, contents):
-    """The server pinged (wsdat already answered with a pong)."""
+    """The server pinged: wsdat answers with a pong right after this hook, unless the hook answered it with
+    dat.sendPong(contents) itself (the server gets exactly one pong; parameter autopong)."""
 
 
 @hookimpl

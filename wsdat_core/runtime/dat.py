@@ -29,6 +29,7 @@ from typing import Any, Final, TypeVar
 import trio
 
 from ..host.callbacks import CallbackHost
+from ..host.tdoperator import TDOperator
 from ..model.events import EventKind
 from ..model.info import Clock, Info
 from ..model.params import HOST_PARAMS, Parameters
@@ -47,13 +48,14 @@ _names = itertools.count(1)
 _MISSING: Any = object()
 
 
-class WebSocketDAT:
+class WebSocketDAT(TDOperator):
     """TouchDesigner's WebSocket DAT: connects to a WebSocket server, keeps received messages in a FIFO table, runs
     callbacks for every event and exposes info channels.
 
     Parameters are keyword arguments with TD's names (see :mod:`wsdat_core.model.params`) and live in :attr:`par`.
     ``namespace`` maps names to objects ``fromop`` may name (a service passes its other DATs). ``settings`` maps
-    plugin names to their settings (see :meth:`pluginSettings`).
+    plugin names to their settings (see :meth:`pluginSettings`). TD's operator members (``path``, ``id``, ``op()``,
+    and TDOnlyError for ``ext``, ``parent()``...) come from :class:`~wsdat_core.host.tdoperator.TDOperator`.
     """
 
     def __init__(self, name: str | None = None, *, clock: Clock | None = None,
@@ -74,7 +76,8 @@ class WebSocketDAT:
         self.namespace = namespace
         self._settings = {plugin: dict(values) for plugin, values in (settings or {}).items()}
         self._session = Session(self, async_hook_limit)
-        self.host = CallbackHost(self, self._session.hook_failed, namespace)
+        self.host = CallbackHost(self, self._session.hook_failed, namespace,
+                                 load_budget=lambda: self.par.value("reloadtimeout"))
         self.host.configure(value("callbacks"), value("executeloc"), value("fromop"))
         self.par.subscribe(self._session.on_par_change)
         self.par.add_check(self._load_callbacks)
@@ -218,23 +221,34 @@ class WebSocketDAT:
         and the connection closed, or it gave up for good (:attr:`stalled`). Returns at once if that is already so."""
         await self._session.wait_stopped()
 
-    async def send_text(self, *parts: Any) -> None:
+    async def send_text(self, *parts: Any, written: bool = False) -> None:
         """Send a text message made of ``parts`` joined without separator (as :meth:`sendText`).
 
-        Waits while the send queue is full (backpressure) and returns once the message was written to the socket.
+        Returns once the message is accepted into the send queue, a bounded write buffer (``sendqueuesize``
+        messages, ``sendqueuebytes`` bytes): while it is full, waits for room (backpressure). Many small messages sent
+        in a row go out together, in few writes. With ``written=True`` it returns only once the message was written
+        to the socket (:meth:`wait_sent` waits for everything queued).
 
         Raises:
           ConnectionClosedError: if the DAT is not connected, or the connection ended before the message was
-            written (it was not sent).
+            accepted (with ``written=True``: before it was written); it was not sent.
           ValueError: if the text holds a lone surrogate (UTF-8 cannot encode it); the error names its position.
         """
         text = _join(parts)
-        await self._session.send_wait(EventKind.TEXT, text, _utf8_size("send_text", text))
+        await self._session.send_wait(EventKind.TEXT, text, _utf8_size("send_text", text), written)
 
-    async def send_binary(self, data: bytes | bytearray | memoryview) -> None:
+    async def send_binary(self, data: bytes | bytearray | memoryview, *, written: bool = False) -> None:
         """Send a binary message; waits and raises as :meth:`send_text`."""
         payload = _as_bytes("send_binary", data, allow_text=False)
-        await self._session.send_wait(EventKind.BINARY, payload, len(payload))
+        await self._session.send_wait(EventKind.BINARY, payload, len(payload), written)
+
+    async def wait_sent(self) -> None:
+        """Wait until everything queued so far (by either send API) was written to the socket.
+
+        Raises:
+          ConnectionClosedError: if the DAT is not connected, or the connection ended first.
+        """
+        await self._session.sender.wait_sent()
 
     async def close(self, code: int = 1000, reason: str = "") -> int:
         """Close the connection: send a close frame with ``code`` and ``reason``, wait (at most 2 s) for the server's

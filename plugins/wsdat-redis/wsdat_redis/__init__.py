@@ -327,9 +327,9 @@ class _Channel:
             try:
                 await self.dat.wait_connected()
                 if isinstance(payload, bytes):
-                    await self.dat.send_binary(payload)
+                    await self.dat.send_binary(payload, written=True)
                 else:
-                    await self.dat.send_text(payload)
+                    await self.dat.send_text(payload, written=True)
                 return
             except ConnectionClosedError:
                 continue  # not sent: again on the next connection
