@@ -401,3 +401,19 @@ def test_the_scaffolds_onreceiveping_says_when_wsdat_answers(tmp_path: Path) -> 
             'hook, unless the hook answered it with\n    dat.sendPong(contents) itself (the server gets exactly one '
             'pong; parameter autopong)."""\n') in module
     assert "already answered" not in module
+
+
+def test_plugin_commands_come_through_the_entry_point_group_and_say_how_to_get_them() -> None:
+    # installed (make test installs every first-party plugin): `wsdat work` is the redis plugin's
+    done = subprocess.run([*WSDAT, "work", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--stream" in done.stdout
+    # not installed: the same command line says which package brings it (the entry points are read without it)
+    hide = ("import importlib.metadata as m, sys\n"
+            "real = m.entry_points\n"
+            "m.entry_points = lambda **kw: [] if kw.get('group') == 'wsdat.commands' else real(**kw)\n"
+            "from wsdat_core.faces.cli import main\n"
+            "sys.exit(main(['work', '--stream', 'wsdat:feed', '--group', 'g']))\n")
+    done = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == ("wsdat: error: 'wsdat work' comes with the wsdat-redis plugin, which is not installed: "
+                           "pip install wsdat-redis\n")

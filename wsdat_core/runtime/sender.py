@@ -126,7 +126,7 @@ class Sender:
             items = await queue.take(SEND_BATCH_BYTES)
             written = False
             try:
-                await link.send(items)
+                await link.send_batch(items)
                 written = True
             except ConnectionClosedError:
                 return
