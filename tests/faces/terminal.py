@@ -10,8 +10,8 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ class Terminal:
     socket: str
 
     def _tmux(self, *args: str) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, timeout=10)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -49,16 +49,18 @@ class Terminal:
         handler, not an ignored signal, so the program gets SIGINT's default)."""
         if shutil.which("tmux") is None:
             unavailable("tmux is not installed")
-        terminal = cls(f"wsdat-test-{uuid.uuid4().hex[:12]}")
+        folder = tempfile.mkdtemp(prefix="wsdat-tmux-")  # the server's socket, removed with it
+        terminal = cls(os.path.join(folder, "socket"))
         settings = [f"-e{name}={value}" for name, value in (env or {}).items()]
-        subprocess.run(["tmux", "-L", terminal.socket, "-f", "/dev/null", "new-session", "-d", "-x", str(width),
+        subprocess.run(["tmux", "-S", terminal.socket, "-f", "/dev/null", "new-session", "-d", "-x", str(width),
                         "-y", str(height), "-c", str(cwd or Path.cwd()), *settings, "--", "sh", "-c",
                         'trap : INT; "$@"; printf "\\n[exited %d]" $?; exec sleep 600', "sh", *command], check=True,
                        timeout=10, env={**os.environ, "TERM": "xterm-256color"})
         try:
             yield terminal
         finally:
-            subprocess.run(["tmux", "-L", terminal.socket, "kill-server"], capture_output=True, timeout=10)
+            subprocess.run(["tmux", "-S", terminal.socket, "kill-server"], capture_output=True, timeout=10)
+            shutil.rmtree(folder, ignore_errors=True)
 
     def type(self, text: str) -> None:
         """Type ``text`` literally (no key names)."""
