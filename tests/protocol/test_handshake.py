@@ -39,7 +39,8 @@ def test_the_request_offers_what_was_asked() -> None:
 def test_an_acceptance_in_pieces_with_frames_after_it() -> None:
     shake = handshake(subprotocols=("chat",))
     whole = answer("101 Switching Protocols", "Upgrade: WebSocket\r\n", "Connection: keep-alive, Upgrade\r\n", GOOD,
-                   "Sec-WebSocket-Protocol: chat\r\n", "Sec-WebSocket-Extensions: permessage-deflate\r\n") + b"\x81\x01x"
+                   "Sec-WebSocket-Protocol: chat\r\n", "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    whole += b"\x81\x01x"
     assert shake.receive(whole[:20]) is None
     accepted = shake.receive(whole[20:])
     assert accepted is not None
