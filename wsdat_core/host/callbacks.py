@@ -22,6 +22,7 @@ Pure: no trio, no sockets.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -37,8 +38,8 @@ from typing import Any, Final
 import pluggy
 
 from ..model.errors import ParameterError, PluginError
-from . import hookspecs
-from .hookspecs import HOOK_NAMES, PROJECT
+from . import hookspecs, serverspecs
+from .hookspecs import PROJECT
 from .tdglobals import td_globals
 
 __all__ = [
@@ -63,16 +64,26 @@ ErrorReporter = Callable[[str, str, BaseException], None]
 """Called as ``report(hook_name, plugin_name, exception)`` when a hook raised."""
 
 
-class WsdatPluginManager(pluggy.PluginManager):
-    """A pluggy manager for the ``wsdat`` hooks that also takes unmarked functions named like a hook."""
+#: The hookspec modules of the kinds of DAT: the WebSocket DAT's and the Web Server DAT's.
+SPEC_MODULES: Final = (hookspecs, serverspecs)
+_EVERY_HOOK: Final = frozenset(name for module in SPEC_MODULES for name in module.HOOK_NAMES)
 
-    def __init__(self) -> None:
+
+class WsdatPluginManager(pluggy.PluginManager):
+    """A pluggy manager for the ``wsdat`` hooks of one kind of DAT (``specs``: the hookspec module, the WebSocket
+    DAT's by default) that also takes unmarked functions named like a hook."""
+
+    def __init__(self, specs: types.ModuleType = hookspecs) -> None:
         super().__init__(PROJECT)
-        self.add_hookspecs(hookspecs)
+        self.specs = specs
+        self.hook_names: tuple[str, ...] = specs.HOOK_NAMES
+        self.add_hookspecs(specs)
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        if name in _EVERY_HOOK and name not in self.hook_names:
+            return None  # a hook of the other kind of DAT: one plugin object may serve both
         opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is None and name in HOOK_NAMES:
+        if opts is None and name in self.hook_names:
             attr = getattr(plugin, name, None)
             if inspect.isfunction(attr) or inspect.ismethod(attr):
                 opts = pluggy.HookimplOpts(wrapper=False, hookwrapper=False, optionalhook=False, tryfirst=False,
@@ -250,7 +261,8 @@ def running_callback(frame: types.FrameType | None) -> str | None:
     return None
 
 
-def _dispatcher(hook: str, impls: Sequence[_Impl], dat: object, report: ErrorReporter) -> Dispatch:
+def _dispatcher(hook: str, spec_argnames: Sequence[str], impls: Sequence[_Impl], dat: object,
+                report: ErrorReporter) -> Dispatch:
     """One function calling every implementation of ``hook`` in order, taking the hook's arguments after ``me`` and
     ``dat`` positionally and returning the ``async`` calls still to be awaited.
 
@@ -258,7 +270,7 @@ def _dispatcher(hook: str, impls: Sequence[_Impl], dat: object, report: ErrorRep
     directly with the arguments it declares and its ``me`` bound as a constant: per message it costs one call plus
     the hooks' own, instead of a loop over adapters. A raising implementation is reported; the next one still runs.
     """
-    params = list(_HOOK_ARGS[hook])
+    params = list(spec_argnames[2:])
     namespace: dict[str, Any] = {"dat": dat, "report": report, "PendingCall": PendingCall,
                                  "NOTHING": _NOTHING_PENDING, "hook": hook}
     lines = [f"def dispatch({', '.join(params)}):", "    pending = NOTHING"]
@@ -270,7 +282,7 @@ def _dispatcher(hook: str, impls: Sequence[_Impl], dat: object, report: ErrorRep
             lines += ["    if pending is NOTHING:", "        pending = []",
                       f"    pending.append(PendingCall(hook, n{index}, a{index}, ({args},), report))"]
             continue
-        values = {"me": f"me{index}", "dat": "dat"}
+        values = {"me": f"me{index}", spec_argnames[1]: "dat"}
         args = ", ".join(values.get(name, name) for name in impl.argnames)
         lines += ["    try:", f"        f{index}({args})", "    except (Exception, GeneratorExit) as exc:",
                   f"        report(hook, n{index}, exc)"]
@@ -313,8 +325,11 @@ class PendingCall:
 
 
 _NOTHING_PENDING: Final[tuple[PendingCall, ...]] = ()
-#: Each hook's arguments after ``me`` and ``dat``, in the spec's order.
-_HOOK_ARGS: Final = {name: tuple(inspect.signature(getattr(hookspecs, name)).parameters)[2:] for name in HOOK_NAMES}
+
+
+def _hook_args(specs: types.ModuleType, hook: str) -> tuple[str, ...]:
+    """The arguments of ``hook`` after ``me`` and the DAT, in the spec's order."""
+    return tuple(inspect.signature(getattr(specs, hook)).parameters)[2:]
 
 
 def _ref_key(ref: object) -> object:
@@ -362,10 +377,16 @@ class CallbackHost:
     dat: object
     report: ErrorReporter
     namespace: Mapping[str, object] | None = None
+    #: The hookspec module of the DAT's kind (:mod:`~.serverspecs` for a Web Server DAT).
+    specs: types.ModuleType = hookspecs
     manager: WsdatPluginManager = field(default_factory=WsdatPluginManager)
     _calls: dict[str, tuple[_Impl, ...]] = field(default_factory=dict)
     _dispatch: dict[str, Dispatch] = field(default_factory=dict)
     _loaded: dict[object, tuple[object, Plugin]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.manager.specs is not self.specs:
+            self.manager = WsdatPluginManager(self.specs)
 
     @property
     def plugins(self) -> list[Plugin]:
@@ -402,7 +423,7 @@ class CallbackHost:
         plugins: dict[int, Plugin] = {}
         for _, plugin in loaded.values():
             plugins.setdefault(id(plugin.obj), plugin)
-        manager = WsdatPluginManager()
+        manager = WsdatPluginManager(self.specs)
         # pluggy calls the plugin registered last first; register backwards so hooks run in the order listed.
         for index, plugin in reversed(list(enumerate(plugins.values()))):
             name, obj = plugin.name, plugin.obj
@@ -413,14 +434,15 @@ class CallbackHost:
                 raise PluginError(f"callbacks: plugin {name!r} does not fit the wsdat hooks: {exc}") from exc
             if not manager.get_hookcallers(obj):
                 raise PluginError(f"callbacks: {name!r} ({type(obj).__name__} {registered}) implements none of "
-                                  f"the hooks ({', '.join(HOOK_NAMES)})")
+                                  f"the hooks ({', '.join(manager.hook_names)})")
         calls: dict[str, tuple[_Impl, ...]] = {}
-        for hook_name in HOOK_NAMES:
+        spec_args: dict[str, Sequence[str]] = {}
+        for hook_name in manager.hook_names:
             caller: pluggy.HookCaller = getattr(manager.hook, hook_name)
             impls = []
             # pluggy keeps implementations in reverse call order (tryfirst last).
             assert caller.spec is not None
-            spec_argnames = caller.spec.argnames
+            spec_argnames = spec_args[hook_name] = caller.spec.argnames
             for impl in reversed(caller.get_hookimpls()):
                 if impl.hookwrapper or impl.wrapper:
                     raise PluginError(f"callbacks: {impl.plugin_name}.{hook_name}: hook wrappers are not supported")
@@ -432,7 +454,8 @@ class CallbackHost:
         before = {id(plugin.obj): plugin for _, plugin in self._loaded.values()}
         added = [plugin for key, plugin in plugins.items() if key not in before]
         removed = [plugin for key, plugin in before.items() if key not in plugins]
-        dispatch = {hook: _dispatcher(hook, impls, self.dat, self.report) for hook, impls in calls.items() if impls}
+        dispatch = {hook: _dispatcher(hook, spec_args[hook], impls, self.dat, self.report)
+                    for hook, impls in calls.items() if impls}
         for plugin in plugins.values():  # files loaded before: their `me` follows Execute from
             if plugin.path is not None and isinstance(plugin.obj, types.ModuleType):
                 added_me = self._me(executeloc, plugin.obj, fromop_object)
@@ -491,13 +514,20 @@ class CallbackHost:
         if dispatch is None:
             return _NOTHING_PENDING
         if kwargs:
-            args = (*args, *(kwargs[name] for name in _HOOK_ARGS[hook][len(args):]))
+            args = (*args, *(kwargs[name] for name in _hook_args(self.specs, hook)[len(args):]))
         return dispatch(*args)
 
     def dispatcher(self, hook: str) -> Dispatch | None:
         """The function :meth:`call` uses for ``hook`` (positional arguments only), or None when no plugin implements
         it; a hot loop binds it once (it changes when the configuration does)."""
         return self._dispatch.get(hook)
+
+    def callables(self, hook: str) -> list[tuple[str, Callable[..., Any]]]:
+        """``(plugin name, function)`` for each implementation of ``hook``, in order: the function takes the hook's
+        arguments after ``me`` and the DAT and returns what the implementation returns (a coroutine for an ``async
+        def`` one). For hooks whose answer counts, such as the Web Server DAT's ``onHTTPRequest``."""
+        return [(impl.plugin_name, functools.partial(impl.adapter, impl.me, self.dat))
+                for impl in self._calls.get(hook, ())]
 
     def call_plugins(self, hook: str, plugins: Iterable[Plugin]) -> Sequence[PendingCall]:
         """Call ``hook`` (one without arguments beyond ``me`` and ``dat``) of ``plugins`` only, as :meth:`call`."""
@@ -547,13 +577,16 @@ def list_plugins(names: Iterable[str] | None = None) -> list[PluginInfo]:
             if ep.group != ENTRY_POINT_GROUP or (wanted is not None and ep.name not in wanted):
                 continue
             dist_name, version = dist.metadata["Name"], dist.version
-            manager = WsdatPluginManager()
+            hooks: list[str] = []
             try:
                 plugin = ep.load()  # a class is inspected, not instantiated: listing must not open its resources
-                manager.register(plugin, name=ep.name)
-                hooks = tuple(caller.name for caller in manager.get_hookcallers(plugin) or ())
+                for specs in SPEC_MODULES:  # the hooks of either kind of DAT (client, server)
+                    manager = WsdatPluginManager(specs)
+                    manager.register(plugin, name=ep.name)
+                    implemented = {caller.name for caller in manager.get_hookcallers(plugin) or ()}
+                    hooks += [h for h in specs.HOOK_NAMES if h in implemented and h not in hooks]
             except Exception as exc:  # a broken plugin must not break the listing
                 found.append(PluginInfo(ep.name, dist_name, version, (), f"{type(exc).__name__}: {exc}"))
                 continue
-            found.append(PluginInfo(ep.name, dist_name, version, tuple(h for h in HOOK_NAMES if h in hooks)))
+            found.append(PluginInfo(ep.name, dist_name, version, tuple(hooks)))
     return sorted(found, key=lambda info: info.name)
