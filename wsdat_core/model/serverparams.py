@@ -131,7 +131,7 @@ class ServerParameters(Parameters):
     """The ``par`` object of a Web Server DAT (see :class:`~.params.Parameters`).
 
     >>> par = ServerParameters(port=8080)
-    >>> par.port, par.endpoint.url
+    >>> par.port.eval(), par.endpoint.url
     (8080, 'ws://127.0.0.1:8080/')
     """
 
