@@ -1,0 +1,419 @@
+"""The part of a Web Server DAT that runs under trio: listening, its clients, plugins, parameter changes.
+
+:class:`~.webserver.WebServerDAT` is the façade and owns one :class:`ServerSession`. Everything the session starts
+lives in the nursery of :meth:`ServerSession.run`: the hook runner, the listening task, one task per connection (its
+front door, :mod:`.httpfront`, and once upgraded its :class:`~.clientlink.ClientLink`), ``async`` hooks and tasks
+plugins start. Cancelling it stops it all: clients are told ``1001 going away``, then ``onServerStop`` and every
+plugin's ``onExit`` run.
+
+While listening, a change of ``active``, ``restart``, ``address``, ``port``, ``secure``, ``certificate`` or
+``privatekey`` closes the clients (``1012 service restart``, or ``1001`` when ``active`` went off), stops listening
+and listens again with the new values. A port that cannot be listened on is one error line; the server then waits
+for a parameter change (:attr:`stalled`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import os
+import ssl
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import trio
+
+from ..host.callbacks import PendingCall, Plugin, file_stamp
+from ..model.client import Client
+from ..model.errors import ConnectError, ConnectionClosedError, TLSError, WsdatError
+from ..model.events import EventKind, Monitor
+from ..model.params import Effect
+from ..model.sanitize import clean_line
+from .clientlink import ClientLink, encode_plain
+from .console import log
+from .eventbus import EventBus
+from .hookrunner import HookRunner
+from .httpfront import serve_connection
+from .session import ASYNC_HOOK_LIMIT, EXIT_TIMEOUT
+
+if TYPE_CHECKING:
+    from .webserver import WebServerDAT
+
+__all__ = ["ServerSession"]
+
+#: How long clients get to answer the close when the server stops or restarts.
+CLOSE_TIMEOUT: Final = 2.0
+_EDIT_CHECK_EVERY: Final = 0.1  # seconds between looks at the callbacks files' mtime and size
+_EDIT_SETTLE_NS: Final = 500_000_000  # a file is reloaded once its last change is this old (editors write in steps)
+_RESTART: Final = (1012, "service restart")
+_GOING_AWAY: Final = (1001, "going away")
+
+
+class ServerSession:
+    """Runs one Web Server DAT. Created by it; use the server's methods, not these."""
+
+    def __init__(self, dat: WebServerDAT, async_hook_limit: int = ASYNC_HOOK_LIMIT) -> None:
+        self.dat = dat
+        self.runner = HookRunner(async_hook_limit, self._slots_busy)
+        self.bus = EventBus()
+        #: The open WebSocket clients, in the order they connected.
+        self.links: dict[str, ClientLink] = {}
+        #: Connections between accept and the end of their HTTP request or WebSocket handshake.
+        self.pending_handshakes = 0
+        self.url: str | None = None
+        self.stalled = False
+        self._next_id = 0
+        self._nursery: trio.Nursery | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._changed = trio.Event()
+        self._state_changed = trio.Event()
+        self._serving: trio.CancelScope | None = None
+        self._in_monitor = False
+        self._plugins_started: list[Plugin] = []
+        self._next_edit_check = 0.0
+        self._reload_failed: dict[str, tuple[int, int]] = {}
+        self._unknown_warned = False
+        self._stop_requested = False
+
+    # -- reporting --------------------------------------------------------------------------------------------------
+    def monitor(self, message: str, level: int = logging.INFO) -> None:
+        """A status line: to the ``wsdat`` logger, ``onMonitorMessage`` and event subscribers (control characters of
+        peer text escaped here, once)."""
+        message = clean_line(message)
+        log.log(level, "%s: %s", self.dat.name, message)
+        self._deliver_monitor(message)
+
+    def _deliver_monitor(self, message: str) -> None:
+        if self.bus.subscribers:
+            self.bus.publish(Monitor(message))
+        if self._in_monitor:  # a line raised inside onMonitorMessage is only logged
+            return
+        self._in_monitor = True
+        try:
+            pending = self.dat.host.call("onMonitorMessage", message)
+        finally:
+            self._in_monitor = False
+        self.runner.submit(pending)
+
+    def error(self, message: str) -> None:
+        self.dat.info.errors += 1
+        self.dat.last_error = clean_line(message)
+        self.monitor(message, logging.ERROR)
+
+    def warn(self, message: str) -> None:
+        self.dat.info.warnings += 1
+        self.monitor(message, logging.WARNING)
+
+    def hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
+        """One line naming where the callback failed (``callbacks.py:12 in onWebSocketReceiveText: ValueError:
+        ...``); the traceback goes to the logger's debug level."""
+        info = self.dat.info
+        info.errors += 1
+        info.hook_errors += 1
+        message = clean_line(f"{_where(exc, plugin)} in {hook}: {type(exc).__name__}: {exc}")
+        self.dat.last_error = message
+        log.error("%s: %s", self.dat.name, message)
+        log.debug("%s: the traceback of %s", self.dat.name, hook, exc_info=exc)
+        if hook != "onMonitorMessage":
+            self._deliver_monitor(message)
+
+    def _slots_busy(self) -> None:
+        self.warn(f"all {self.runner.limit} async callback slots are busy: reading from clients paused until one "
+                  "finishes (backpressure)")
+
+    # -- state ------------------------------------------------------------------------------------------------------
+    def _set_state(self, state: str) -> None:
+        self.dat.info.state = state
+        self._state_changed.set()
+        self._state_changed = trio.Event()
+
+    async def wait_listening(self, timeout: float | None = None) -> None:
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            while self.dat.info.state != "listening":
+                if self.stalled:
+                    raise ConnectError(self.dat.last_error or f"{self.dat.name}: not listening")
+                await self._state_changed.wait()
+            return
+        raise ConnectError(f"{self.dat.name}: not listening after {timeout:g} s ({self.dat.info.state})")
+
+    # -- parameters -------------------------------------------------------------------------------------------------
+    def on_par_change(self, name: str, old: Any, new: Any) -> None:
+        effect = self.dat.par.specs[name].effect
+        if effect is Effect.TABLE:
+            if self.dat.par.specs[name].is_pulse:
+                getattr(self.dat.table, name)()
+            else:
+                setattr(self.dat.table, name, new)
+        elif effect is Effect.ACTIVE or effect is Effect.RECONNECT:
+            self._changed.set()
+            if self._serving is not None:
+                self._serving.cancel()
+        elif effect is Effect.KEEPALIVE:
+            for link in self.links.values():
+                link.keepalive_changed()
+        elif effect is Effect.SEND:
+            for link in self.links.values():
+                link.queue.byte_limit = new
+        elif effect is Effect.RELOAD:
+            self.reload_callbacks([plugin.path for plugin in self.dat.host.plugins if plugin.path is not None])
+
+    # -- live editing of callbacks files ----------------------------------------------------------------------------
+    def check_edits(self) -> None:
+        """Before an event is handled: reload ``.py`` callbacks files changed at least 0.5 s ago (a stat per file, at
+        most every 0.1 s)."""
+        now = time.monotonic()
+        if now < self._next_edit_check or not self.dat.par.value("reloadcallbacks"):
+            return
+        self._next_edit_check = now + _EDIT_CHECK_EVERY
+        wall = time.time_ns()
+        ready = [path for path in self.dat.host.changed_files()
+                 if (stamp := file_stamp(path)) is not None and self._reload_failed.get(path) != stamp
+                 and wall - stamp[0] >= _EDIT_SETTLE_NS]
+        if ready:
+            self.reload_callbacks(ready)
+
+    def reload_callbacks(self, paths: Sequence[str]) -> None:
+        """Load the callbacks files ``paths`` again; on failure the previous callbacks go on (one error line)."""
+        if not paths:
+            return
+        value, host = self.dat.par.value, self.dat.host
+        try:
+            configuration = host.prepare(value("callbacks"), value("executeloc"), value("fromop"), reload=paths)
+        except WsdatError as exc:
+            self._reload_failed.update({path: stamp for path in paths if (stamp := file_stamp(path)) is not None})
+            self.error(f"{exc}; the previous callbacks go on")
+            return
+        for path in paths:
+            self._reload_failed.pop(path, None)
+        self.exit_plugins_now(configuration.removed)
+        self.plugins_changed(*host.commit(configuration))
+        self.monitor(f"callbacks reloaded: {', '.join(os.path.basename(path) for path in paths)}")
+
+    def plugins_changed(self, added: Sequence[Plugin], removed: Sequence[Plugin]) -> None:
+        """``callbacks`` changed while running: the removed plugins are out, the added ones start."""
+        if self._nursery is None:
+            return
+        self._plugins_started = [p for p in self._plugins_started if all(p.obj is not r.obj for r in removed)]
+        self._plugins_started += added
+        self.runner.submit(self.dat.host.call_plugins("onStart", added))
+
+    def exit_plugins_now(self, removed: Sequence[Plugin]) -> None:
+        if self._nursery is not None:
+            self.runner.submit(self.dat.host.call_plugins("onExit", removed))
+
+    # -- clients ----------------------------------------------------------------------------------------------------
+    def new_client(self, host: str, port: int, uri: str) -> Client:
+        self._next_id += 1
+        return Client(host, port, self._next_id, uri)
+
+    def find(self, client: Client | str, what: str) -> ClientLink | None:
+        """The open link of ``client``; None (one warning line, once until a client is found again) when there is
+        none, as TD's methods answer a missing client."""
+        link = self.links.get(client)
+        if link is None and not self._unknown_warned:
+            self._unknown_warned = True
+            self.warn(f"{what}: no open WebSocket client {str(client)!r} (further refusals are not reported until a "
+                      "send succeeds)")
+        elif link is not None:
+            self._unknown_warned = False
+        return link
+
+    def send(self, client: Client | str, what: str, kind: EventKind, payload: Any, size: int) -> int:
+        link = self.find(client, what)
+        return -1 if link is None else link.send(kind, payload, size)
+
+    async def send_wait(self, client: Client | str, kind: EventKind, payload: Any, size: int) -> None:
+        link = self.links.get(client)
+        if link is None:
+            raise ConnectionClosedError(f"{self.dat.name}: no open WebSocket client {str(client)!r}")
+        await link.send_wait(kind, payload, size)
+
+    def broadcast(self, kind: EventKind, payload: Any, size: int) -> int:
+        """Queue one message to every open client; the frame is encoded once for every client without
+        compression. Returns the number of clients it was queued to."""
+        links = list(self.links.values())
+        frame = encode_plain(kind, payload) if any(not link.compressed for link in links) else b""
+        return sum(link.send_encoded(kind, payload, size, frame) for link in links)
+
+    def close_client(self, client: Client | str, code: int, reason: str) -> None:
+        link = self.links.get(client)
+        if link is not None:
+            link.close(code, reason)
+
+    async def close_client_wait(self, client: Client | str, code: int, reason: str) -> int:
+        link = self.links.get(client)
+        if link is None:
+            return 1006
+        return await link.close_wait(code, reason)
+
+    # -- running ----------------------------------------------------------------------------------------------------
+    def start_soon(self, function: Callable[..., Awaitable[Any]], *args: Any, name: object = None) -> None:
+        if self._nursery is None:
+            raise RuntimeError(f"{self.dat.name} is not running: start_soon needs its run (await "
+                               "nursery.start(server.run))")
+        self._nursery.start_soon(function, *args, name=name)
+
+    async def run(self, task_status: trio.TaskStatus[None]) -> None:
+        if self._nursery is not None:
+            raise RuntimeError(f"{self.dat.name} is already running")
+        self.dat.info.clock.restart()
+        self._token = trio.lowlevel.current_trio_token()
+        self._stop_requested = False
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await nursery.start(self.runner.run)
+                plugins = self._plugins_started = self.dat.host.plugins
+                await _run_now(self.dat.host.call_plugins("onStart", plugins))
+                await self._supervise(task_status)
+        finally:
+            self._nursery = None
+            self._set_state("closed")
+            with trio.CancelScope(shield=True) as shield:
+                shield.deadline = trio.current_time() + EXIT_TIMEOUT
+                plugins, self._plugins_started = self._plugins_started, []
+                await _run_now(self.dat.host.call_plugins("onExit", plugins))
+            left = self.runner.discard()
+            if left:
+                self.warn(f"{len(left)} async callback call(s) not run: the server stopped "
+                          f"({', '.join(sorted({call.hook for call in left}))})")
+            self.bus.close_all()
+
+    def stop(self) -> None:
+        """Stop the run (safe from hooks, other threads and signal handlers: flags and the trio token only)."""
+        nursery, token = self._nursery, self._token
+        if nursery is not None and token is not None:
+            self._stop_requested = True
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(nursery.cancel_scope.cancel)
+
+    async def _supervise(self, task_status: trio.TaskStatus[None]) -> None:
+        started = False
+        while True:
+            self._changed = changed = trio.Event()
+            if self.dat.par.value("active"):
+                await self._listen_and_serve(task_status if not started else trio.TASK_STATUS_IGNORED)
+            else:
+                self._set_state("closed")
+                if not started:
+                    task_status.started()
+            started = True
+            if not changed.is_set():
+                await changed.wait()
+
+    async def _listen_and_serve(self, task_status: trio.TaskStatus[None]) -> None:
+        """Listen until a parameter change; report a failure to listen and wait for a change."""
+        self._set_state("starting")
+        try:
+            listening = await self._open_listeners()
+        except (OSError, TLSError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.stalled = True
+            self.error(f"cannot listen on {self.dat.par.endpoint.netloc}: {why}; change a parameter to try again")
+            self._set_state("closed")
+            task_status.started()
+            try:
+                await self._changed.wait()
+            finally:
+                self.stalled = False
+            return
+        listeners, port = listening
+        endpoint = self.dat.par.endpoint
+        self.url = f"{endpoint.scheme}://{endpoint.netloc.rsplit(':', 1)[0]}:{port}/"
+        started = False
+        try:
+            async with trio.open_nursery() as connections:  # front doors and clients: they outlive the accepting
+                try:
+                    async with trio.open_nursery() as accepting:
+                        await accepting.start(functools.partial(trio.serve_listeners, self._accepted, listeners,
+                                                                handler_nursery=connections))
+                        self._set_state("listening")
+                        self.monitor(f"listening on {self.url}")
+                        started = True
+                        await self._call_waiting("onServerStart")
+                        task_status.started()
+                        with trio.CancelScope() as serving:
+                            self._serving = serving
+                            if self._changed.is_set():
+                                serving.cancel()
+                            await trio.sleep_forever()
+                        accepting.cancel_scope.cancel()  # stop accepting, then close the clients
+                finally:
+                    self._serving = None
+                    with trio.CancelScope(shield=True):
+                        await self._close_all(*(_RESTART if self._why_stopping() == "restarting" else _GOING_AWAY))
+                    connections.cancel_scope.cancel()
+        finally:
+            self._set_state("closed")
+            if started:
+                self.monitor(f"stopped listening on {self.url} ({self._why_stopping()})")
+                with trio.CancelScope(shield=True) as shield:
+                    shield.deadline = trio.current_time() + EXIT_TIMEOUT
+                    await _run_now(self.dat.host.call("onServerStop"))
+
+    def _why_stopping(self) -> str:
+        if self._stop_requested:
+            return "the server stopped"
+        return "restarting" if self.dat.par.value("active") else "Active is off"
+
+    async def _open_listeners(self) -> tuple[list[trio.abc.Listener[Any]], int]:
+        """The listeners (TLS ones while secure) and the port they listen on."""
+        par = self.dat.par
+        tls = _server_tls(par.value("certificate"), par.value("privatekey")) if par.value("secure") else None
+        tcp = await trio.open_tcp_listeners(par.value("port"), host=par.value("address"))
+        port: int = tcp[0].socket.getsockname()[1]
+        if tls is None:
+            return list(tcp), port
+        return [trio.SSLListener(listener, tls, https_compatible=True) for listener in tcp], port
+
+    async def _accepted(self, stream: trio.abc.Stream) -> None:
+        await serve_connection(self, stream)
+
+    async def _close_all(self, code: int, reason: str) -> None:
+        """Close every client (at most :data:`CLOSE_TIMEOUT` for all), e.g. when the server stops or restarts."""
+        links = list(self.links.values())
+        if not links:
+            return
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            for link in links:
+                link.close(code, reason)
+            for link in links:
+                await link.finished.wait()
+
+    async def _call_waiting(self, hook: str) -> None:
+        pending = self.dat.host.call(hook)
+        if pending:
+            self.runner.submit(pending)
+            await self.runner.wait_started()
+
+
+async def _run_now(calls: Sequence[PendingCall]) -> None:
+    for call in calls:
+        await call.run()
+
+
+def _server_tls(certificate: str | None, privatekey: str | None) -> ssl.SSLContext:
+    """A server TLS context with the certificate (and key); :class:`TLSError` when the files cannot be used."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certificate or "", privatekey or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSError(f"cannot load the certificate {certificate!r} / private key {privatekey!r}: {exc}") from exc
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+_PACKAGE: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _where(exc: BaseException, plugin: str) -> str:
+    """``file.py:LINE`` of the innermost frame of ``exc`` in the callbacks file ``plugin`` (a path), else in any file
+    outside wsdat; the plugin's name when there is none."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [frame for frame in frames if frame.filename == plugin] or \
+        [frame for frame in frames if not frame.filename.startswith((_PACKAGE, "<"))]
+    return f"{os.path.basename(mine[-1].filename)}:{mine[-1].lineno}" if mine else plugin
