@@ -149,6 +149,7 @@ class ServerSession:
             else:
                 setattr(self.dat.table, name, new)
         elif effect is Effect.ACTIVE or effect is Effect.RECONNECT:
+            self.stalled = False  # a change: the next attempt is under way
             self._changed.set()
             if self._serving is not None:
                 self._serving.cancel()
