@@ -181,15 +181,15 @@ async def test_broadcast_reaches_every_client_and_counts_them() -> None:
             assert await client.recv_frame() == (TEXT, b"to all")
             assert await client.recv_frame() == (BINARY, b"\x01\x02")
         assert server.info.messages_sent == 6
-        assert await clients[0].recv_frame() == (TEXT, b"x")
-        for client in clients:
-            await client.aclose()
         assert server.webSocketSendText("127.0.0.1:1", "nobody") == -1
         assert server.webSocketSendText("127.0.0.1:2", "nobody") == -1
         assert server.info.warnings == 1
         assert monitor.lines[-1] == ("webSocketSendText: no open WebSocket client '127.0.0.1:1' (further refusals are "
                                      "not reported until a send succeeds)")
-        assert server.webSocketSendText(server.webSocketConnections[0], "x") == 1
+        assert server.webSocketSendText(clients[0].name, "x") == 1
+        assert await clients[0].recv_frame() == (TEXT, b"x")
+        for client in clients:
+            await client.aclose()
 
 
 async def test_http_without_callbacks_says_this_is_a_websocket_endpoint_and_keeps_alive() -> None:
@@ -244,9 +244,10 @@ async def test_http_callbacks_answer_status_headers_bytes_and_plugins_chain() ->
         created, = await http(port_of(server), "PUT", "/png")
         assert (created.status, created.reason, created.body) == (201, "Created", b"\x89PNG")
         assert created.headers["content-type"] == "image/png" and "X-First" not in created.headers
-        missing, head = await http(port_of(server), "HEAD", "/x", requests=2)
-        assert (missing.status, missing.reason, missing.body, missing.headers["X-First"]) == (404, "Nope", b"", "HEAD")
-        assert missing.headers["Content-Length"] == str(len("missing /x"))
+        head, get = await http(port_of(server), "HEAD", "/x", requests=2)
+        assert (head.status, head.reason, head.body, head.headers["X-First"]) == (404, "Nope", b"", "HEAD")
+        assert head.headers["Content-Length"] == str(len("missing /x"))
+        assert (get.status, get.body) == (404, b"")  # the same connection: a HEAD answer leaves it usable
 
 
 async def test_restart_port_change_and_active_off_close_clients_and_pair_start_and_stop() -> None:

@@ -75,6 +75,13 @@ class RawClient:
         return head
 
     @property
+    def name(self) -> str:
+        """How the server names this client: its address and port (``Client``'s text)."""
+        transport: Any = getattr(self.stream, "transport_stream", self.stream)
+        host, port = transport.socket.getsockname()[:2]
+        return f"{host}:{port}"
+
+    @property
     def status(self) -> int:
         return int(self.response.split(b" ", 2)[1]) if self.response else 0
 

@@ -28,7 +28,7 @@ def onWebSocketReceiveBinary(webServerDAT, client, data):
 	return
 
 def onWebSocketReceivePing(webServerDAT, client, data):
-	webServerDAT.webSocketSendPong(client, data=data);
+	webServerDAT.webSocketSendPong(client, data=data);  # noqa: E703 - as in TD
 	return
 
 def onWebSocketReceivePong(webServerDAT, client, data):
