@@ -114,7 +114,11 @@ async def _read_request(stream: trio.abc.Stream, connection: h11.Connection) -> 
             connection.receive_data(cast(bytes, data))
             continue
         if isinstance(event, h11.Request):
-            return event, bytes(raw[:len(raw) - len(connection.trailing_data[0])])
+            head = bytes(raw[:len(raw) - len(connection.trailing_data[0])])
+            if len(head) > MAX_HEAD:  # h11 bounds heads that arrive in pieces; this, one that came whole
+                raise _Refused(431, f"431 Request Header Fields Too Large: a request head is at most {MAX_HEAD} "
+                               "bytes")
+            return event, head
         return None, bytes(raw)  # ConnectionClosed
 
 
@@ -244,7 +248,7 @@ async def _send(stream: trio.abc.Stream, connection: h11.Connection, parts: Resp
 async def _send_plain(stream: trio.abc.Stream, connection: h11.Connection, status: int, text: str,
                       headers: tuple[tuple[str, str], ...] = ()) -> None:
     """An error answer (the connection closes after it); nothing when the connection cannot take one any more."""
-    if connection.our_state is not h11.SEND_RESPONSE:
+    if connection.our_state not in (h11.IDLE, h11.SEND_RESPONSE):  # h11 lets a server answer a broken request
         return
     reason = text.split(":", 1)[0].split(" ", 1)[-1]
     parts = ResponseParts(status, reason, (*_TEXT, ("Connection", "close"), *headers), (text + "\n").encode())
