@@ -63,9 +63,8 @@ async def test_wss_and_https_with_trustme_certificates(server_files: tuple[trust
         assert server.listening and server.info.errors == 0
 
 
-def test_tls_parameters_are_checked_with_one_line(server_files: tuple[trustme.CA, str, str],
-                                                  tmp_path: Path) -> None:
-    _, chain, key = server_files
+def test_tls_parameters_are_checked_with_one_line(server_files: tuple[trustme.CA, str, str]) -> None:
+    key = server_files[2]
     with pytest.raises(ParameterError) as refused:
         WebServerDAT(secure=True)
     assert str(refused.value) == ("secure: True is not allowed; expected on only with a certificate (and privatekey, "

@@ -148,6 +148,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import run_serve
+
+    _setup_console(max(1, args.verbose))  # listening, clients connecting and leaving: as wscat -l says them
+    return run_serve(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..http.address import parse_http_address
     from .config import load_service, run_service
@@ -205,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     scaffold.add_argument("name", help="the plugin's name (its entry point), e.g. shout")
     scaffold.add_argument("--dir", default=".", help="where to create wsdat-NAME/ (default: here)")
     scaffold.set_defaults(handler=cmd_new_plugin)
+
+    from .serve import add_serve_parser
+
+    add_serve_parser(commands, [verbose])
+    commands.choices["serve"].set_defaults(handler=cmd_serve)
 
     run = commands.add_parser("run", parents=[verbose], help="run the DATs of a service file (TOML) in one nursery")
     run.add_argument("file", help="the service file, e.g. service.toml")

@@ -17,7 +17,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -26,7 +26,7 @@ import trio
 
 from ..host.callbacks import parse_setting_value, settings_names
 from ..model.errors import ConnectionClosedError, WsdatError
-from ..model.params import SPECS
+from ..model.params import SPECS, ParSpec
 from ..model.sanitize import escape_control
 from ..runtime.console import LOGGER_NAME
 from .output import FORMATS, MessageWriter
@@ -70,10 +70,12 @@ class Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------------------------------------------- parameters
-def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
-    """One flag per DAT parameter, named as the parameter (``--maxlines``, ``--bytes/--no-bytes``, ...)."""
+def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = (),
+                        specs: Mapping[str, ParSpec] = SPECS) -> None:
+    """One flag per DAT parameter of ``specs`` (the WebSocket DAT's by default), named as the parameter
+    (``--maxlines``, ``--bytes/--no-bytes``, ...)."""
     group = parser.add_argument_group("DAT parameters (TouchDesigner's names)")
-    for name, spec in SPECS.items():
+    for name, spec in specs.items():
         if spec.is_pulse or name in skip:
             continue
         flags = [f"--{name}", *_ALIASES.get(name, [])]
@@ -94,9 +96,9 @@ def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = (
                                help="the same as --compression off")
 
 
-def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
+def parameters_from(args: argparse.Namespace, specs: Mapping[str, ParSpec] = SPECS) -> dict[str, Any]:
     """The parameters given on the command line (checked later, by the DAT)."""
-    return {name: getattr(args, name) for name in SPECS if getattr(args, name, None) is not None}
+    return {name: getattr(args, name) for name in specs if getattr(args, name, None) is not None}
 
 
 # ------------------------------------------------------------------------------------------------- watching a DAT
@@ -376,7 +378,8 @@ def make_dat(args: argparse.Namespace, params: dict[str, Any], *, extra_callback
     return (factory or WebSocketDAT)(args.name, settings=settings, **params), printer, options
 
 
-def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
+def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool, serve: bool = False) -> None:
+    """The flags of watching one DAT; ``serve``: those of ``wsdat serve`` (stdin lines go to every client)."""
     watch = parser.add_argument_group("watching")
     watch.add_argument("--count", type=int, metavar="N", help="exit after N messages (text or binary) were received")
     watch.add_argument("--output", choices=FORMATS, default=None,
@@ -388,7 +391,9 @@ def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     watch.add_argument("--strict", action="store_true",
                        help="exit 1 when any callback raised (they are counted and reported either way)")
     watch.add_argument("--slash", action="store_true",
-                       help="stdin lines /ping [text], /pong [text] and /close [code [reason]] are commands (wscat)")
+                       help="stdin lines /to CLIENT text, /ping CLIENT [text], /close CLIENT [code [reason]] and "
+                       "/clients are commands" if serve else
+                       "stdin lines /ping [text], /pong [text] and /close [code [reason]] are commands (wscat)")
     watch.add_argument("--save", metavar="FILE", help="write the table on exit (.csv, .tsv or .json)")
     watch.add_argument("--name", default="wsdat" if not demo else "demo", help="the DAT's name in messages")
     watch.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE",
@@ -397,7 +402,7 @@ def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
         watch.add_argument("--duration", type=float, default=30.0, metavar="S",
                            help="stop after S seconds (0: run until Ctrl-C; default 30)")
         watch.add_argument("--rate", type=float, default=4.0, metavar="R", help="feed messages per second")
-    else:
+    elif not serve:
         watch.add_argument("--wait", action="store_true",
                            help="if the first connection fails, keep retrying (reconnect policy) instead of exiting")
 

@@ -247,7 +247,7 @@ class ClientLink:
         settle(left, False)
         who, code, reason = self._end or ("network", ABNORMAL, "")
         client.close_code, client.close_reason = code, reason
-        detail = close_description(code, reason)
+        detail = close_description(code, "" if close_description(code).endswith(f" {reason}") else reason)
         if self._fault:
             line = f"client {client} disconnected: {self._fault}"
             session.warn(line)

@@ -357,7 +357,7 @@ class ServerSession:
                     await _run_now(self.dat.host.call("onServerStop"))
 
     def _why_stopping(self) -> str:
-        if self._stop_requested:
+        if self._stop_requested or not self._changed.is_set():  # stop(), or its run was cancelled
             return "the server stopped"
         return "restarting" if self.dat.par.value("active") else "Active is off"
 
