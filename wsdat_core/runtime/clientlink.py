@@ -43,6 +43,7 @@ from ..model.serverevents import (
     WebSocketClosed,
     WebSocketOpened,
 )
+from .clientframes import ClientFrameReader
 from .sendqueue import Item, Receipt, SendQueue, settle
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class ClientLink:
     """The connection of one client; :meth:`run` serves it until it ended (in the session's nursery)."""
 
     def __init__(self, session: ServerSession, client: Client, stream: trio.abc.Stream, ws: WSConnection,
-                 extensions: str) -> None:
+                 extensions: str, leftover: bytes = b"") -> None:
         self.session = session
         self.dat = session.dat
         self.client = client
@@ -94,6 +95,8 @@ class ClientLink:
         self.extensions = extensions
         self.compressed = "permessage-deflate" in extensions
         self.queue = SendQueue(_QUEUE_ITEMS, self.dat.par.value("sendqueuebytes"))
+        self._reader = ClientFrameReader(self.dat.par.value("maxmessagesize"))
+        self._reader.feed(leftover)  # frames a client sent right behind its handshake
         #: Set once the connection is over and every hook about it was called.
         self.finished = trio.Event()
         #: True once the server decided to close (or answered the client's close): sends are refused.
@@ -267,12 +270,17 @@ class ClientLink:
 
     # -- reading ------------------------------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
-        receive, ws = self.stream.receive_some, self.ws
+        receive, ws, reader, value = self.stream.receive_some, self.ws, self._reader, self.dat.par.value
         size = RECEIVE_BUFFER_DEFLATE if self.compressed else RECEIVE_BUFFER
-        done = False
         while True:
             batch: list[tuple[EventKind, Any]] = []
-            done = self._parse(batch)  # frames that came with the handshake first, then each read's
+            done = False
+            reader.limit = value("maxmessagesize")
+            while (chunk := reader.next(batch.append)) is not None:  # simple frames decoded, the rest to wsproto
+                ws.receive_data(chunk)
+                if self._parse(batch):
+                    done = True
+                    break
             if batch:
                 await self._cook(batch)
             if done:
@@ -285,7 +293,7 @@ class ClientLink:
                 self._end = self._end or ("network", ABNORMAL, "")
                 return
             self._unread += len(data)
-            ws.receive_data(cast(bytes, data))
+            reader.feed(cast(bytes, data))
 
     def _parse(self, batch: list[tuple[EventKind, Any]]) -> bool:
         """wsproto's events into ``batch``; True once this connection is done reading."""

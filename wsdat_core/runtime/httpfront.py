@@ -153,11 +153,9 @@ async def _upgrade(session: ServerSession, stream: trio.abc.Stream, connection: 
     deflate = PerMessageDeflate()
     answer = ws.send(AcceptConnection(extensions=[deflate] if dat.par.value("compression") == "deflate" else []))
     await stream.send_all(answer)
-    leftover = connection.trailing_data[0]  # frames a client sent right behind its request
-    if leftover:
-        ws.receive_data(leftover)
     client = session.new_client(peer[0], peer[1], offer.target)
-    await ClientLink(session, client, stream, ws, "permessage-deflate" if deflate.enabled() else "").run()
+    leftover = connection.trailing_data[0]  # frames a client sent right behind its request
+    await ClientLink(session, client, stream, ws, "permessage-deflate" if deflate.enabled() else "", leftover).run()
 
 
 # ------------------------------------------------------------------------------------------------------------ HTTP
