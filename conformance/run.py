@@ -1,4 +1,4 @@
-"""Autobahn|Testsuite conformance run of the WebSocket DAT as a client.
+"""Autobahn|Testsuite conformance runs: the WebSocket DAT as a client, and ``wsdat serve`` as a server.
 
 This script starts the Autobahn|Testsuite fuzzing server (``wstest -m fuzzingserver``) as a subprocess on a loopback
 port, runs one wsdat DAT per test case against it through wsdat's public API (``wsdat_core.WebSocketDAT`` under
@@ -20,11 +20,17 @@ behaviour; the URL in the spec only names the port). The script connects to it o
 testsuite's extra HTTP server off (``--webport 0``); run it in a network namespace of its own (``unshare -n``) if
 the port must not be reachable from elsewhere.
 
+With ``--mode fuzzingclient`` the roles turn: ``wsdat serve`` (the Web Server DAT) runs as a subprocess on a
+loopback port with a callbacks file that echoes every text and binary message (``webSocketSendText`` /
+``webSocketSendBinary``), and ``wstest -m fuzzingclient`` runs every case against it; the same table and lists are
+printed, and the server's status lines land in ``OUTDIR/wsdat-serve.log``.
+
 Usage::
 
     python conformance/run.py                          # cases 1.* to 7.*, 9.*, 10.*
     python conformance/run.py --cases '12.*,13.*'      # compression (permessage-deflate)
     WSTEST=/path/to/wstest python conformance/run.py --outdir reports --timeout 120
+    python conformance/run.py --mode fuzzingclient --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*,12.*,13.*'
 """
 
 from __future__ import annotations
@@ -446,6 +452,106 @@ def print_missing(runs: list[CaseRun], results: dict[str, Outcome]) -> int:
     return len(missing)
 
 
+# ------------------------------------------------------------------------------------------------------ wsdat serve
+#: The callbacks of ``wsdat serve`` in --mode fuzzingclient: TouchDesigner's way of echoing.
+ECHO_CALLBACKS: Final = """\
+def onWebSocketReceiveText(webServerDAT, client, data):
+    webServerDAT.webSocketSendText(client, data)
+
+def onWebSocketReceiveBinary(webServerDAT, client, data):
+    webServerDAT.webSocketSendBinary(client, data)
+"""
+#: Far above what any case has in flight (9.* echo messages of up to 16 MiB), so an echo is never refused.
+SERVER_QUEUE_BYTES: Final = 256 * 1024 * 1024
+#: Seconds the whole fuzzing client run may take.
+CLIENT_RUN_TIMEOUT: Final = 3600.0
+
+
+@dataclass
+class ServedCase(CaseRun):
+    """A case run by wstest's fuzzing client against ``wsdat serve`` (what the server saw is in its log)."""
+
+    def summary(self) -> str:
+        return "wsdat serve echoed (its status lines: wsdat-serve.log)"
+
+
+@contextlib.contextmanager
+def wsdat_serve(port: int, outdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``wsdat serve 127.0.0.1:PORT`` echoing, until the block ends; waits until it listens."""
+    callbacks = outdir / "echo_callbacks.py"
+    callbacks.write_text(ECHO_CALLBACKS)
+    with (outdir / "wsdat-serve.log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "wsdat_core", "serve", f"{LOOPBACK}:{port}", "--callbacks",
+                                    str(callbacks), "--no-stdin", "--output", "jsonl", "--maxmessagesize",
+                                    str(MAX_MESSAGE_SIZE), "--sendqueuebytes", str(SERVER_QUEUE_BYTES),
+                                    "--pinginterval", "0"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while True:
+                if process.poll() is not None:
+                    raise WstestError(f"wsdat serve exited with status {process.returncode} before listening")
+                with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1.0):
+                    break
+                if time.monotonic() > deadline:
+                    raise WstestError(f"wsdat serve did not listen on {LOOPBACK}:{port} within {STARTUP_TIMEOUT:g} s")
+                time.sleep(0.1)
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def main_fuzzingclient(args: argparse.Namespace, wstest: list[str], port: int, outdir: Path) -> int:
+    """wstest's fuzzing client against ``wsdat serve``; the same report as the DAT's run."""
+    spec = {"outdir": str(outdir), "servers": [{"agent": args.agent, "url": f"ws://{LOOPBACK}:{port}"}],
+            "cases": args.case_patterns, "exclude-cases": [], "exclude-agent-cases": {}}
+    spec_path = outdir / "fuzzingclient.json"
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+    print(f"wstest: {shlex.join(wstest)} ({wstest_version(wstest)})")
+    print(f"cases {', '.join(args.case_patterns)}; wsdat serve on ws://{LOOPBACK}:{port}; agent {args.agent}; "
+          f"reports in {outdir}", flush=True)
+    (outdir / "index.json").unlink(missing_ok=True)
+    started = time.monotonic()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_keyboard_interrupt)
+    try:
+        with wsdat_serve(port, outdir), (outdir / LOG_NAME).open("wb") as log:
+            done = subprocess.run([*wstest, "-m", "fuzzingclient", "-s", str(spec_path)], cwd=outdir,
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                  timeout=CLIENT_RUN_TIMEOUT)
+    except WstestError as exc:
+        print(f"run.py: {exc}; see {outdir / 'wsdat-serve.log'}:\n{log_tail(outdir / 'wsdat-serve.log')}",
+              file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
+        print(f"\nrun.py: {'interrupted' if isinstance(exc, KeyboardInterrupt) else 'timed out'}: stopped, and "
+              "wsdat serve with it", file=sys.stderr)
+        return 130
+    try:
+        results = read_results(outdir, args.agent)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"run.py: cannot read wstest's {outdir / 'index.json'} (wstest exited {done.returncode}): {exc}; see "
+              f"{outdir / LOG_NAME}:\n{log_tail(outdir / LOG_NAME)}", file=sys.stderr)
+        return 2
+    runs: list[CaseRun] = [ServedCase(number, case_id, str(outcome.report.get("description", "")), connected=True)
+                           for number, (case_id, outcome) in
+                           enumerate(sorted(results.items(), key=lambda item: case_key(item[0])), 1)]
+    print(f"\nResults for agent {args.agent} ({len(runs)} cases, {time.monotonic() - started:.0f} s; "
+          f"reports: {outdir / 'index.html'}):")
+    print_table(runs, results)
+    failed = print_cases("FAILED cases", runs, results, {"FAILED"}, {"FAILED"})
+    print_cases("NON-STRICT cases and imperfect closes (not failures)", runs, results, {"NON-STRICT"},
+                set(CLOSE_BEHAVIORS) - {"OK", "INFORMATIONAL", "FAILED"})
+    print(f"\n{failed} case(s) FAILED of {len(runs)}.")
+    return 1 if failed or not runs else 0
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
@@ -453,7 +559,8 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Run the Autobahn|Testsuite fuzzing server against wsdat's WebSocket DAT (as a client).",
+        description="Run the Autobahn|Testsuite fuzzing server against wsdat's WebSocket DAT (as a client), or its "
+                    "fuzzing client against `wsdat serve` (--mode fuzzingclient).",
         epilog="Needs a wstest command on PATH or in $WSTEST (install the Autobahn|Testsuite yourself, e.g. its "
                "Python 3 port, into a separate venv). Exit status: 0 nothing failed, 1 failures, 2 no wstest.")
     parser.add_argument("--cases", default=DEFAULT_CASES,
@@ -462,6 +569,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--outdir", type=Path, default=None,
                         help="where wstest writes its spec, log and reports (default: a new temporary directory)")
     parser.add_argument("--agent", default="wsdat", help="agent name in the reports (default: wsdat)")
+    parser.add_argument("--mode", choices=("fuzzingserver", "fuzzingclient"), default="fuzzingserver",
+                        help="fuzzingserver: wstest's server against the DAT as a client (default); fuzzingclient: "
+                             "wstest's client against `wsdat serve` echoing")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds to wait for one case to end before the DAT is stopped (default: 120)")
     args = parser.parse_args(argv)
@@ -487,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port or free_port()
     outdir: Path = (args.outdir or Path(tempfile.mkdtemp(prefix="wsdat-autobahn-"))).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
+    if args.mode == "fuzzingclient":
+        return main_fuzzingclient(args, wstest, port, outdir)
     spec = {
         "url": f"ws://{LOOPBACK}:{port}",
         "outdir": str(outdir),
