@@ -6,7 +6,7 @@
 ``GET /metrics``                       Prometheus text exposition
 ``GET /healthz``                       200 when every active DAT is connected, else 503 naming the others and why
 ``GET /api/dats``, ``/api/dats/NAME``  parameters, info channels, state and the last ``?rows=N`` rows (default 20)
-``POST /api/dats/NAME/send``           ``{"text": "..."}`` or ``{"binary": "<base64>"}``
+``POST /api/dats/NAME/send``           ``{"text": "..."}`` or ``{"binary": "<base64>"}`` (a server: to every client)
 ``POST /api/dats/NAME/par``            ``{"maxlines": 10, ...}``; ``{"clear": true}`` pulses; 400 with the
                                        ParameterError line
 =====================================  ===============================================================================
@@ -34,7 +34,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..model.errors import ConnectionClosedError, ParameterError, PluginError
-from ..model.params import SPECS
+from ..runtime.webserver import WebServerDAT
 from .address import HttpAddress
 from .hub import Hub, PageView, Panel
 from .metrics import metrics_registry, render_metrics
@@ -174,6 +174,9 @@ async def send(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
     else:
         raise RequestError(400, 'expected {"text": "..."} or {"binary": "<base64>"}')
     dat = panel.dat
+    if isinstance(dat, WebServerDAT):  # a Web Server DAT sends to every client it has
+        clients = dat.broadcastText(payload) if isinstance(payload, str) else dat.broadcastBinary(payload)
+        return {"sent": size, "clients": clients}
     try:
         with trio.fail_after(SEND_TIMEOUT):
             if isinstance(payload, str):
@@ -190,7 +193,8 @@ async def send(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
 def change_parameters(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
     """``POST /api/dats/NAME/par``: every change checked together, applied all or none."""
     changes = dict(data)
-    pulses = [name for name in changes if name in SPECS and SPECS[name].is_pulse]
+    specs = panel.dat.par.specs
+    pulses = [name for name in changes if name in specs and specs[name].is_pulse]
     for name in pulses:
         if changes.pop(name) is not True:
             raise RequestError(400, f"{name}: a pulse; send {{\"{name}\": true}}")

@@ -24,12 +24,18 @@ import trio
 
 from ..model.events import BinaryReceived, Event, Monitor, TextReceived
 from ..model.sanitize import clean_line
+from ..model.servertable import tagged
 from ..model.table import hex_bytes
 
 if TYPE_CHECKING:
-    from ..runtime.dat import WebSocketDAT
+    from typing import TypeAlias
 
-__all__ = ["Hub", "PageView", "Panel", "page_text"]
+    from ..runtime.dat import WebSocketDAT
+    from ..runtime.webserver import WebServerDAT
+
+    Operator: TypeAlias = WebSocketDAT | WebServerDAT
+
+__all__ = ["Hub", "PageView", "Panel", "kind_of", "page_text", "url_of"]
 
 #: Events the consumer may hold before the DAT waits for it; it never awaits anything but the next event, so this is
 #: only reached when the whole process is starved.
@@ -48,11 +54,21 @@ def page_text(text: str, limit: int = PAGE_TEXT_LIMIT) -> str:
     return shown + f"\u2026 ({more} more characters)" if more > 0 else shown
 
 
+def kind_of(dat: Operator) -> str:
+    """``server`` for a Web Server DAT, ``dat`` for a WebSocket DAT."""
+    return "server" if hasattr(dat, "broadcastText") else "dat"
+
+
+def url_of(dat: Operator) -> str:
+    """Where a DAT connects, or where a server listens (with the port it got)."""
+    return str(getattr(dat, "url", None) or dat.par.endpoint.url)
+
+
 @dataclass
 class Panel:
     """One DAT as pages show it: its last rows and monitor lines, each numbered from 1 in arrival order."""
 
-    dat: WebSocketDAT
+    dat: Operator
     rows: deque[tuple[int, str | bytes]]
     lines: deque[tuple[int, float, str]]
     row_seq: int = 0
@@ -68,11 +84,11 @@ class Panel:
         """Record one event (called for every event of the DAT: constant time, no I/O)."""
         if isinstance(event, TextReceived):
             self.row_seq += 1
-            self.rows.append((self.row_seq, event.message))
+            self.rows.append((self.row_seq, _with_client(event, event.message)))
         elif isinstance(event, BinaryReceived):
             if self.dat.par.value("binaryrows"):
                 self.row_seq += 1
-                self.rows.append((self.row_seq, event.contents))
+                self.rows.append((self.row_seq, _with_client(event, event.contents)))
         elif isinstance(event, Monitor):
             self.line_seq += 1
             self.lines.append((self.line_seq, time.time(), event.message))
@@ -81,7 +97,8 @@ class Panel:
     def status(self) -> dict[str, Any]:
         dat = self.dat
         return {
-            "url": dat.par.endpoint.url,
+            "kind": kind_of(dat),
+            "url": url_of(dat),
             "state": dat.info.state,
             "active": bool(dat.par.active),
             "connected": dat.connected,
@@ -97,6 +114,8 @@ class Panel:
     def row_cells(self, seq: int, message: str | bytes) -> list[object]:
         text = message if isinstance(message, str) else message.decode("utf-8", "backslashreplace")
         cells: list[object] = [seq, page_text(text)]
+        if kind_of(self.dat) == "server":  # the server's table: message, client[, bytes]
+            cells.append(str(getattr(message, "client", "")))
         if self.dat.table.bytes:
             cells.append(page_text(hex_bytes(message)))
         return cells
@@ -117,6 +136,12 @@ class Panel:
         dropped = max(0, oldest - 1 - seen)
         fresh = self.lines if seen < oldest else _tail(self.lines, self.line_seq - seen)
         return [[seq, stamp, page_text(line)] for seq, stamp, line in fresh], dropped
+
+
+def _with_client(event: Event, message: str | bytes) -> str | bytes:
+    """A server's message tagged with its client (a row as the server's table keeps it); others as they are."""
+    client = getattr(event, "client", None)
+    return message if client is None else tagged(client, message)
 
 
 def _tail(ring: deque[Any], count: int) -> list[Any]:
@@ -145,7 +170,7 @@ class Hub:
         self._lot = trio.lowlevel.ParkingLot()
 
     # -- the service's side ---------------------------------------------------------------------------------------
-    def add(self, dat: WebSocketDAT) -> Panel:
+    def add(self, dat: Operator) -> Panel:
         """A DAT joins (or replaces the DAT of the same name)."""
         panel = Panel(dat, deque(maxlen=self.keep_rows), deque(maxlen=self.keep_lines))
         self.panels[dat.name] = panel
