@@ -507,6 +507,38 @@ def wsdat_serve(port: int, outdir: Path) -> Iterator[subprocess.Popen[bytes]]:
                     process.wait()
 
 
+def run_fuzzing_client(wstest: list[str], spec_path: Path, outdir: Path) -> str:
+    """Run ``wstest -m fuzzingclient`` until it exits, or until its report writing is stuck (index.json written, then
+    no report file for :data:`REPORT_QUIET` seconds: the known bytes-reason bug of cases 7.3.4 to 7.3.6); returns how
+    it ended."""
+    with (outdir / LOG_NAME).open("wb") as log:
+        process = subprocess.Popen([*wstest, "-m", "fuzzingclient", "-s", str(spec_path)], cwd=outdir,
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            deadline = time.monotonic() + CLIENT_RUN_TIMEOUT
+            while process.poll() is None:
+                index = outdir / "index.json"
+                if index.exists():
+                    newest = max(path.stat().st_mtime for path in outdir.glob("*.json"))
+                    if time.time() - newest > REPORT_QUIET:
+                        print(f"run.py: warning: wstest stopped writing case reports ({last_error(outdir / LOG_NAME)})"
+                              "; index.json is complete, so the counts are", file=sys.stderr)
+                        return "stopped: its report writing was stuck"
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(process.args, CLIENT_RUN_TIMEOUT)
+                time.sleep(0.5)
+            return f"exited with status {process.returncode}"
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
 def main_fuzzingclient(args: argparse.Namespace, wstest: list[str], port: int, outdir: Path) -> int:
     """wstest's fuzzing client against ``wsdat serve``; the same report as the DAT's run."""
     spec = {"outdir": str(outdir), "servers": [{"agent": args.agent, "url": f"ws://{LOOPBACK}:{port}"}],
@@ -521,10 +553,8 @@ def main_fuzzingclient(args: argparse.Namespace, wstest: list[str], port: int, o
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_keyboard_interrupt)
     try:
-        with wsdat_serve(port, outdir), (outdir / LOG_NAME).open("wb") as log:
-            done = subprocess.run([*wstest, "-m", "fuzzingclient", "-s", str(spec_path)], cwd=outdir,
-                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                  timeout=CLIENT_RUN_TIMEOUT)
+        with wsdat_serve(port, outdir):
+            status = run_fuzzing_client(wstest, spec_path, outdir)
     except WstestError as exc:
         print(f"run.py: {exc}; see {outdir / 'wsdat-serve.log'}:\n{log_tail(outdir / 'wsdat-serve.log')}",
               file=sys.stderr)
@@ -536,7 +566,7 @@ def main_fuzzingclient(args: argparse.Namespace, wstest: list[str], port: int, o
     try:
         results = read_results(outdir, args.agent)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"run.py: cannot read wstest's {outdir / 'index.json'} (wstest exited {done.returncode}): {exc}; see "
+        print(f"run.py: cannot read wstest's {outdir / 'index.json'} (wstest: {status}): {exc}; see "
               f"{outdir / LOG_NAME}:\n{log_tail(outdir / LOG_NAME)}", file=sys.stderr)
         return 2
     runs: list[CaseRun] = [ServedCase(number, case_id, str(outcome.report.get("description", "")), connected=True)

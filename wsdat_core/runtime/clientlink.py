@@ -111,6 +111,7 @@ class ClientLink:
         self._answer: int | None = None  # the close code the client answered the server's close with
         self._end: tuple[str, int, str] | None = None  # (who ended it, code, reason)
         self._fault: str | None = None
+        self._failure: tuple[int, str, str] | None = None  # a frame failed the connection: code, reason, fault line
         self._ping_payload: bytes | None = None  # the ping whose hooks run, and whether one of them answered it
         self._ping_answered = False
         self._keepalive_payload: bytes | None = None
@@ -284,6 +285,8 @@ class ClientLink:
             if batch:
                 await self._cook(batch)
             if done:
+                if self._failure is not None:  # after the messages that came before the bad frame were handled
+                    self._fail(*self._failure)
                 return
             try:
                 data = await receive(size)
@@ -333,14 +336,14 @@ class ClientLink:
             self.queue.put((_CLOSE, event.response(), 0, None), force=True)
         elif state is ConnectionState.CLOSED:  # the answer to the server's close
             self._answer = event.code
-        else:  # wsproto found a broken frame: fail the connection with its code
-            self._fail(event.code, event.reason or "", f"protocol error: {event.reason} "
-                       f"(closed with {close_description(event.code)})")
+        else:  # wsproto found a broken frame: fail the connection with its code (once the batch is cooked)
+            self._failure = (event.code, event.reason or "", f"protocol error: {event.reason} "
+                             f"(closed with {close_description(event.code)})")
         return True
 
     def _too_big(self, size: int, limit: int) -> bool:
-        self._fail(1009, f"message larger than {limit} bytes", f"a message of {size} bytes or more arrived, above "
-                   f"maxmessagesize ({limit}); closed with 1009 message too big")
+        self._failure = (1009, f"message larger than {limit} bytes", f"a message of {size} bytes or more arrived, "
+                         f"above maxmessagesize ({limit}); closed with 1009 message too big")
         return True
 
     async def _cook(self, batch: list[tuple[EventKind, Any]]) -> None:
