@@ -4,6 +4,7 @@ the client, stdin to every client, /to one client, --static, --callbacks, --cert
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -51,9 +52,9 @@ class Serving:
 
 
 @contextmanager
-def serving(*args: str) -> Iterator[Serving]:
+def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[Serving]:
     process = subprocess.Popen([*WSDAT, "serve", "0", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     try:
         yield Serving(process)
     finally:

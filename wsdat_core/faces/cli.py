@@ -128,7 +128,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import new_plugin
 
-    root = new_plugin(args.name, Path(args.dir))
+    root = new_plugin(args.name, Path(args.dir), server=args.server)
     print(f"created {root}: pip install -e {root} && pytest {root}")
     return EXIT_OK
 
@@ -211,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     scaffold = commands.add_parser("new-plugin", parents=[verbose], help="write a ready plugin package wsdat-NAME")
     scaffold.add_argument("name", help="the plugin's name (its entry point), e.g. shout")
     scaffold.add_argument("--dir", default=".", help="where to create wsdat-NAME/ (default: here)")
+    scaffold.add_argument("--server", action="store_true",
+                          help="a plugin for the Web Server DAT (wsdat serve, [server.NAME]), not the WebSocket DAT")
     scaffold.set_defaults(handler=cmd_new_plugin)
 
     from .serve import add_serve_parser
