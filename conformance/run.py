@@ -347,24 +347,34 @@ def fuzzing_server(wstest: list[str], spec: dict[str, Any], port: int,
                                    cwd=outdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})  # its log, line by line
         try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while True:
-                if process.poll() is not None:
-                    raise WstestError(f"wstest exited with status {process.returncode} before listening")
-                with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1.0):
-                    break
-                if time.monotonic() > deadline:
-                    raise WstestError(f"wstest did not listen on {LOOPBACK}:{port} within {STARTUP_TIMEOUT:g} s")
-                time.sleep(0.1)
+            wait_listening(process, port, "wstest")
             yield process
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            end_process(process)
+
+
+def wait_listening(process: subprocess.Popen[bytes], port: int, what: str) -> None:
+    """Wait until something listens on ``LOOPBACK:port``; WstestError when ``process`` died or took too long."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise WstestError(f"{what} exited with status {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1.0):
+            return
+        if time.monotonic() > deadline:
+            raise WstestError(f"{what} did not listen on {LOOPBACK}:{port} within {STARTUP_TIMEOUT:g} s")
+        time.sleep(0.1)
+
+
+def end_process(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> None:
+    """Stop ``process`` with ``signum`` if it still runs (killed after 10 s)."""
+    if process.poll() is None:
+        process.send_signal(signum)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # ------------------------------------------------------------------------------------------------------ the report
@@ -386,6 +396,26 @@ def read_results(outdir: Path, agent: str) -> dict[str, Outcome]:
             report = json.loads((outdir / entry["reportfile"]).read_text())
         results[case_id] = Outcome(case_id, entry["behavior"], entry["behaviorClose"], report)
     return results
+
+
+def results_or_none(outdir: Path, agent: str, how: str = "") -> dict[str, Outcome] | None:
+    """:func:`read_results`, or None after one line saying why they cannot be read (``how``: how wstest ended)."""
+    try:
+        return read_results(outdir, agent)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"run.py: cannot read wstest's {outdir / 'index.json'}{how}: {exc}; see {outdir / LOG_NAME}:\n"
+              f"{log_tail(outdir / LOG_NAME)}", file=sys.stderr)
+        return None
+
+
+def report(agent: str, runs: list[CaseRun], results: dict[str, Outcome], seconds: float, outdir: Path) -> int:
+    """The table, the FAILED cases and the imperfect ones; returns how many FAILED."""
+    print(f"\nResults for agent {agent} ({len(runs)} cases, {seconds:.0f} s; reports: {outdir / 'index.html'}):")
+    print_table(runs, results)
+    failed = print_cases("FAILED cases", runs, results, {"FAILED"}, {"FAILED"})
+    print_cases("NON-STRICT cases and imperfect closes (not failures)", runs, results, {"NON-STRICT"},
+                set(CLOSE_BEHAVIORS) - {"OK", "INFORMATIONAL", "FAILED"})
+    return failed
 
 
 def case_key(case_id: str) -> tuple[int, ...]:
@@ -487,24 +517,10 @@ def wsdat_serve(port: int, outdir: Path) -> Iterator[subprocess.Popen[bytes]]:
                                     "--pinginterval", "0"],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while True:
-                if process.poll() is not None:
-                    raise WstestError(f"wsdat serve exited with status {process.returncode} before listening")
-                with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1.0):
-                    break
-                if time.monotonic() > deadline:
-                    raise WstestError(f"wsdat serve did not listen on {LOOPBACK}:{port} within {STARTUP_TIMEOUT:g} s")
-                time.sleep(0.1)
+            wait_listening(process, port, "wsdat serve")
             yield process
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            end_process(process, signal.SIGINT)
 
 
 def run_fuzzing_client(wstest: list[str], spec_path: Path, outdir: Path) -> str:
@@ -523,20 +539,14 @@ def run_fuzzing_client(wstest: list[str], spec_path: Path, outdir: Path) -> str:
                     newest = max(path.stat().st_mtime for path in outdir.glob("*.json"))
                     if time.time() - newest > REPORT_QUIET:
                         print(f"run.py: warning: wstest stopped writing case reports ({last_error(outdir / LOG_NAME)})"
-                              "; index.json is complete, so the counts are", file=sys.stderr)
+                              "; it writes index.json first, so the counts below are complete", file=sys.stderr)
                         return "stopped: its report writing was stuck"
                 if time.monotonic() > deadline:
                     raise subprocess.TimeoutExpired(process.args, CLIENT_RUN_TIMEOUT)
                 time.sleep(0.5)
             return f"exited with status {process.returncode}"
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            end_process(process)
 
 
 def main_fuzzingclient(args: argparse.Namespace, wstest: list[str], port: int, outdir: Path) -> int:
@@ -563,21 +573,13 @@ def main_fuzzingclient(args: argparse.Namespace, wstest: list[str], port: int, o
         print(f"\nrun.py: {'interrupted' if isinstance(exc, KeyboardInterrupt) else 'timed out'}: stopped, and "
               "wsdat serve with it", file=sys.stderr)
         return 130
-    try:
-        results = read_results(outdir, args.agent)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"run.py: cannot read wstest's {outdir / 'index.json'} (wstest: {status}): {exc}; see "
-              f"{outdir / LOG_NAME}:\n{log_tail(outdir / LOG_NAME)}", file=sys.stderr)
+    results = results_or_none(outdir, args.agent, f" (wstest {status})")
+    if results is None:
         return 2
     runs: list[CaseRun] = [ServedCase(number, case_id, str(outcome.report.get("description", "")), connected=True)
                            for number, (case_id, outcome) in
                            enumerate(sorted(results.items(), key=lambda item: case_key(item[0])), 1)]
-    print(f"\nResults for agent {args.agent} ({len(runs)} cases, {time.monotonic() - started:.0f} s; "
-          f"reports: {outdir / 'index.html'}):")
-    print_table(runs, results)
-    failed = print_cases("FAILED cases", runs, results, {"FAILED"}, {"FAILED"})
-    print_cases("NON-STRICT cases and imperfect closes (not failures)", runs, results, {"NON-STRICT"},
-                set(CLOSE_BEHAVIORS) - {"OK", "INFORMATIONAL", "FAILED"})
+    failed = report(args.agent, runs, results, time.monotonic() - started, outdir)
     print(f"\n{failed} case(s) FAILED of {len(runs)}.")
     return 1 if failed or not runs else 0
 
@@ -666,18 +668,10 @@ def main(argv: list[str] | None = None) -> int:
         error = last_error(outdir / LOG_NAME)  # Twisted logs an unhandled error when the connection is gone
         if error:
             print(f"run.py: wstest's last error: {error}", file=sys.stderr)
-    try:
-        results = read_results(outdir, args.agent)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"run.py: cannot read wstest's {outdir / 'index.json'}: {exc}; see {outdir / LOG_NAME}:\n"
-              f"{log_tail(outdir / LOG_NAME)}", file=sys.stderr)
+    results = results_or_none(outdir, args.agent)
+    if results is None:
         return 2
-    print(f"\nResults for agent {args.agent} ({len(runs)} cases, {time.monotonic() - started:.0f} s; "
-          f"reports: {outdir / 'index.html'}):")
-    print_table(runs, results)
-    failed = print_cases("FAILED cases", runs, results, {"FAILED"}, {"FAILED"})
-    print_cases("NON-STRICT cases and imperfect closes (not failures)", runs, results, {"NON-STRICT"},
-                set(CLOSE_BEHAVIORS) - {"OK", "INFORMATIONAL", "FAILED"})
+    failed = report(args.agent, runs, results, time.monotonic() - started, outdir)
     missing = print_missing(runs, results)
     unwritten = sum(1 for outcome in results.values() if not outcome.report)
     print(f"\n{failed} case(s) FAILED, {missing} without a result"

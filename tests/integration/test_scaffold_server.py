@@ -4,12 +4,11 @@ behind ``wsdat serve``."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import websockets.sync.client
 
-from .test_scaffold import WSDAT, run
+from .test_scaffold import WSDAT, install_and_test, run
 from .test_serve import serving
 
 
@@ -24,15 +23,7 @@ def test_a_scaffolded_server_plugin_installs_tests_lists_and_serves(tmp_path: Pa
         assert f"def {hook}(" in module
     assert "wsdat serve 8765 --callbacks greeter" in (package / "README.md").read_text()
 
-    site = tmp_path / "site"
-    done = run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-               "--disable-pip-version-check", "--target", str(site), str(package))
-    assert done.returncode == 0, done.stderr
-    env = {"PYTHONPATH": str(site)}
-    done = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests"), env=env,
-               cwd=package)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 passed" in done.stdout
+    env = install_and_test(package, tmp_path)
 
     plugins = {p["name"]: p for p in json.loads(run(*WSDAT, "plugins", "--json", env=env).stdout)}
     assert set(plugins["greeter"]["hooks"]) == {"onServerStart", "onServerStop", "onHTTPRequest", "onWebSocketOpen",

@@ -16,7 +16,7 @@ from typing import Any
 import h11
 import trio
 
-from wsdat_core import WebServerDAT
+from wsdat_core import WebServerDAT, open_server
 
 from .hostile import BINARY, CLOSE, PING, PONG, TEXT, frame
 
@@ -26,14 +26,8 @@ __all__ = ["BINARY", "CLOSE", "PING", "PONG", "TEXT", "HTTPAnswer", "RawClient",
 @asynccontextmanager
 async def running_server(**params: Any) -> AsyncIterator[WebServerDAT]:
     """A :class:`WebServerDAT` on a free loopback port, listening for the block and stopped after it."""
-    params.setdefault("port", 0)
-    server = WebServerDAT(**params)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.run)
-        try:
-            yield server
-        finally:
-            server.stop()
+    async with open_server(**{"port": 0, **params}) as server:
+        yield server
 
 
 def port_of(server: WebServerDAT) -> int:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..model.events import EventKind
+from ..protocol.framing import frame_extent
 
 __all__ = ["HOLD_LIMIT", "ClientFrameReader", "unmask"]
 
@@ -38,6 +39,7 @@ BINARY: Final = EventKind.BINARY
 HOLD_LIMIT: Final = 1024 * 1024
 _FIN_TEXT: Final = 0x81
 _FIN_BINARY: Final = 0x82
+_LONGEST_HEADER: Final = 14
 
 Append = Callable[[tuple[EventKind, Any]], object]
 
@@ -47,27 +49,6 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
     size = len(payload)
     key = (mask * ((size >> 2) + 1))[:size]
     return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
-
-
-def _extent(buffer: bytes, position: int) -> int:
-    """The size (header + payload) of the frame at ``position``; -1 while its header is incomplete."""
-    available = len(buffer) - position
-    if available < 2:
-        return -1
-    second = buffer[position + 1]
-    length = second & 0x7F
-    size = 2 + (4 if second & 0x80 else 0)
-    if length == 126:
-        if available < 4:
-            return -1
-        length = int.from_bytes(buffer[position + 2:position + 4], "big")
-        size += 2
-    elif length == 127:
-        if available < 10:
-            return -1
-        length = int.from_bytes(buffer[position + 2:position + 10], "big")
-        size += 8
-    return size + length
 
 
 class ClientFrameReader:
@@ -107,7 +88,7 @@ class ClientFrameReader:
             position = self._position = self._decode(buffer, position, end, append)
         if end - position < 2:
             return None
-        size = _extent(buffer, position)
+        size = frame_extent(buffer[position:position + _LONGEST_HEADER])
         if size < 0 or (not self._fragmented and self._may_hold(buffer, position, size, end)):
             return None  # a header, or a simple frame, still incomplete: wait for more
         first = buffer[position]

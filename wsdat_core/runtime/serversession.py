@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import math
 import os
 import ssl
-import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ..host.callbacks import PendingCall, Plugin, file_stamp
+from ..host.callbacks import Plugin
 from ..model.client import Client
-from ..model.errors import ConnectError, ConnectionClosedError, TLSError, WsdatError
-from ..model.events import EventKind, Monitor
+from ..model.errors import ConnectError, ConnectionClosedError, TLSError
+from ..model.events import EventKind
 from ..model.params import Effect
 from ..model.sanitize import clean_line
 from .clientlink import ClientLink, encode_plain
@@ -38,7 +35,7 @@ from .console import log
 from .eventbus import EventBus
 from .hookrunner import HookRunner
 from .httpfront import serve_connection
-from .session import ASYNC_HOOK_LIMIT, EXIT_TIMEOUT
+from .session import ASYNC_HOOK_LIMIT, EXIT_TIMEOUT, Session
 
 if TYPE_CHECKING:
     from .webserver import WebServerDAT
@@ -47,9 +44,8 @@ __all__ = ["ServerSession"]
 
 #: How long clients get to answer the close when the server stops or restarts.
 CLOSE_TIMEOUT: Final = 2.0
-_EDIT_CHECK_EVERY: Final = 0.1  # seconds between looks at the callbacks files' mtime and size
-_EDIT_SETTLE_NS: Final = 500_000_000  # a file is reloaded once its last change is this old (editors write in steps)
 _RESTART: Final = (1012, "service restart")
+_SESSION: Any = Session
 _GOING_AWAY: Final = (1001, "going away")
 
 
@@ -78,35 +74,26 @@ class ServerSession:
         self._reload_failed: dict[str, tuple[int, int]] = {}
         self._unknown_warned = False
         self._stop_requested = False
+        self._running = False
 
-    # -- reporting --------------------------------------------------------------------------------------------------
-    def monitor(self, message: str, level: int = logging.INFO) -> None:
-        """A status line: to the ``wsdat`` logger, ``onMonitorMessage`` and event subscribers (control characters of
-        peer text escaped here, once)."""
-        message = clean_line(message)
-        log.log(level, "%s: %s", self.dat.name, message)
-        self._deliver_monitor(message)
-
-    def _deliver_monitor(self, message: str) -> None:
-        if self.bus.subscribers:
-            self.bus.publish(Monitor(message))
-        if self._in_monitor:  # a line raised inside onMonitorMessage is only logged
-            return
-        self._in_monitor = True
-        try:
-            pending = self.dat.host.call("onMonitorMessage", message)
-        finally:
-            self._in_monitor = False
-        self.runner.submit(pending)
-
-    def error(self, message: str) -> None:
-        self.dat.info.errors += 1
-        self.dat.last_error = clean_line(message)
-        self.monitor(message, logging.ERROR)
-
-    def warn(self, message: str) -> None:
-        self.dat.info.warnings += 1
-        self.monitor(message, logging.WARNING)
+    # -- shared with the WebSocket DAT's session: reporting, live editing, plugin lifecycle ---------------------------
+    # These are the Session's own methods, which read the same attributes (dat, bus, runner, running, _in_monitor,
+    # _next_edit_check, _reload_failed, _plugins_started, _nursery): shared, not copied.
+    monitor = _SESSION.monitor
+    _deliver_monitor = _SESSION._deliver_monitor
+    error = _SESSION.error
+    warn = _SESSION.warn
+    _slots_busy = _SESSION._slots_busy
+    running = _SESSION.running
+    #: Before an event is handled: reload ``.py`` callbacks files changed at least 0.5 s ago.
+    check_edits = _SESSION._check_edits
+    reload_callbacks = _SESSION.reload_callbacks
+    plugins_changed = _SESSION.plugins_changed
+    exit_plugins_now = _SESSION.exit_plugins_now
+    start_soon = _SESSION.start_soon
+    _start_plugins = _SESSION._start_plugins
+    _exit_plugins = _SESSION._exit_plugins
+    _run_now = Session.__dict__["_run_now"]  # a staticmethod
 
     def hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
         """One line naming where the callback failed (``callbacks.py:12 in onWebSocketReceiveText: ValueError:
@@ -120,10 +107,6 @@ class ServerSession:
         log.debug("%s: the traceback of %s", self.dat.name, hook, exc_info=exc)
         if hook != "onMonitorMessage":
             self._deliver_monitor(message)
-
-    def _slots_busy(self) -> None:
-        self.warn(f"all {self.runner.limit} async callback slots are busy: reading from clients paused until one "
-                  "finishes (backpressure)")
 
     # -- state ------------------------------------------------------------------------------------------------------
     def _set_state(self, state: str) -> None:
@@ -161,50 +144,6 @@ class ServerSession:
                 link.queue.byte_limit = new
         elif effect is Effect.RELOAD:
             self.reload_callbacks([plugin.path for plugin in self.dat.host.plugins if plugin.path is not None])
-
-    # -- live editing of callbacks files ----------------------------------------------------------------------------
-    def check_edits(self) -> None:
-        """Before an event is handled: reload ``.py`` callbacks files changed at least 0.5 s ago (a stat per file, at
-        most every 0.1 s)."""
-        now = time.monotonic()
-        if now < self._next_edit_check or not self.dat.par.value("reloadcallbacks"):
-            return
-        self._next_edit_check = now + _EDIT_CHECK_EVERY
-        wall = time.time_ns()
-        ready = [path for path in self.dat.host.changed_files()
-                 if (stamp := file_stamp(path)) is not None and self._reload_failed.get(path) != stamp
-                 and wall - stamp[0] >= _EDIT_SETTLE_NS]
-        if ready:
-            self.reload_callbacks(ready)
-
-    def reload_callbacks(self, paths: Sequence[str]) -> None:
-        """Load the callbacks files ``paths`` again; on failure the previous callbacks go on (one error line)."""
-        if not paths:
-            return
-        value, host = self.dat.par.value, self.dat.host
-        try:
-            configuration = host.prepare(value("callbacks"), value("executeloc"), value("fromop"), reload=paths)
-        except WsdatError as exc:
-            self._reload_failed.update({path: stamp for path in paths if (stamp := file_stamp(path)) is not None})
-            self.error(f"{exc}; the previous callbacks go on")
-            return
-        for path in paths:
-            self._reload_failed.pop(path, None)
-        self.exit_plugins_now(configuration.removed)
-        self.plugins_changed(*host.commit(configuration))
-        self.monitor(f"callbacks reloaded: {', '.join(os.path.basename(path) for path in paths)}")
-
-    def plugins_changed(self, added: Sequence[Plugin], removed: Sequence[Plugin]) -> None:
-        """``callbacks`` changed while running: the removed plugins are out, the added ones start."""
-        if self._nursery is None:
-            return
-        self._plugins_started = [p for p in self._plugins_started if all(p.obj is not r.obj for r in removed)]
-        self._plugins_started += added
-        self.runner.submit(self.dat.host.call_plugins("onStart", added))
-
-    def exit_plugins_now(self, removed: Sequence[Plugin]) -> None:
-        if self._nursery is not None:
-            self.runner.submit(self.dat.host.call_plugins("onExit", removed))
 
     # -- clients ----------------------------------------------------------------------------------------------------
     def new_client(self, host: str, port: int, uri: str) -> Client:
@@ -252,32 +191,26 @@ class ServerSession:
         return await link.close_wait(code, reason)
 
     # -- running ----------------------------------------------------------------------------------------------------
-    def start_soon(self, function: Callable[..., Awaitable[Any]], *args: Any, name: object = None) -> None:
-        if self._nursery is None:
-            raise RuntimeError(f"{self.dat.name} is not running: start_soon needs its run (await "
-                               "nursery.start(server.run))")
-        self._nursery.start_soon(function, *args, name=name)
-
     async def run(self, task_status: trio.TaskStatus[None]) -> None:
         if self._nursery is not None:
             raise RuntimeError(f"{self.dat.name} is already running")
         self.dat.info.clock.restart()
         self._token = trio.lowlevel.current_trio_token()
         self._stop_requested = False
+        self._running = True
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await nursery.start(self.runner.run)
-                plugins = self._plugins_started = self.dat.host.plugins
-                await _run_now(self.dat.host.call_plugins("onStart", plugins))
+                await self._start_plugins()
                 await self._supervise(task_status)
         finally:
             self._nursery = None
             self._set_state("closed")
             with trio.CancelScope(shield=True) as shield:
                 shield.deadline = trio.current_time() + EXIT_TIMEOUT
-                plugins, self._plugins_started = self._plugins_started, []
-                await _run_now(self.dat.host.call_plugins("onExit", plugins))
+                await self._exit_plugins()
+            self._running = False
             left = self.runner.discard()
             if left:
                 self.warn(f"{len(left)} async callback call(s) not run: the server stopped "
@@ -354,7 +287,7 @@ class ServerSession:
                 self.monitor(f"stopped listening on {self.url} ({self._why_stopping()})")
                 with trio.CancelScope(shield=True) as shield:
                     shield.deadline = trio.current_time() + EXIT_TIMEOUT
-                    await _run_now(self.dat.host.call("onServerStop"))
+                    await self._run_now(self.dat.host.call("onServerStop"))
 
     def _why_stopping(self) -> str:
         if self._stop_requested or not self._changed.is_set():  # stop(), or its run was cancelled
@@ -390,11 +323,6 @@ class ServerSession:
         if pending:
             self.runner.submit(pending)
             await self.runner.wait_started()
-
-
-async def _run_now(calls: Sequence[PendingCall]) -> None:
-    for call in calls:
-        await call.run()
 
 
 def _server_tls(certificate: str | None, privatekey: str | None) -> ssl.SSLContext:

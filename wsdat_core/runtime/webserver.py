@@ -46,7 +46,6 @@ from .session import ASYNC_HOOK_LIMIT
 __all__ = ["WebServerDAT", "open_server"]
 
 _CONTROL_PAYLOAD_MAX: Final = 125
-_HOST_PARAMS: Final = ("callbacks", "executeloc", "fromop")
 _names = itertools.count(1)
 # Table access, operator storage and plugin settings are the WebSocket DAT's own members, which read the same
 # attributes (table, storage, namespace, name, _settings): shared, not copied.
@@ -89,15 +88,8 @@ class WebServerDAT:
         return (f"<WebServerDAT {self.name} {self.url} state={self.info.state} clients={self.info.clients} "
                 f"rows={self.table.numRows}>")
 
-    def _load_callbacks(self, values: Mapping[str, Any], changed: frozenset[str]) -> None:
-        # Before a change is committed: a bad plugin reference raises from the assignment, changing nothing.
-        if changed.intersection(_HOST_PARAMS):
-            configuration = self.host.prepare(values["callbacks"], values["executeloc"], values["fromop"])
-            self._session.exit_plugins_now(configuration.removed)
-            added, removed = self.host.commit(configuration)
-            self._session.plugins_changed(added, removed)
-
-    # -- shared with the WebSocket DAT: table access, storage, settings -------------------------------------------
+    # -- shared with the WebSocket DAT: loading callbacks, table access, storage, settings ----------------------------
+    _load_callbacks = _DAT._load_callbacks
     numRows = _DAT.numRows
     numCols = _DAT.numCols
     __getitem__ = _DAT.__getitem__
