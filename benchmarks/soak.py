@@ -13,13 +13,14 @@ reconnects, and RSS over time. Target: zero lost or duplicated messages, flat me
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import resource
 import sys
 from dataclasses import dataclass, field
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from wsdat_core import WebSocketDAT
 
@@ -44,8 +45,9 @@ class SoakServer:
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.CancelScope() as self.scope:
             async with trio.open_nursery() as nursery:
-                server = await nursery.start(serve_websocket, self._handle, "127.0.0.1", self.port, None)
-                self.port = server.port
+                serve = functools.partial(trio.serve_tcp, self._handle, self.port, host="127.0.0.1")
+                listeners = await nursery.start(serve)
+                self.port = listeners[0].socket.getsockname()[1]
                 task_status.started()
 
     async def _send(self, connection: WebSocketConnection) -> None:
@@ -54,8 +56,11 @@ class SoakServer:
         self.sent.append(number)
         self.sent_in.append(self.phase)
 
-    async def _handle(self, request: WebSocketRequest) -> None:
-        connection = await request.accept()
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        async with trio.open_nursery() as nursery:
+            await self._serve(stream, await (await wrap_server_stream(nursery, stream)).accept())
+
+    async def _serve(self, stream: trio.SocketStream, connection: WebSocketConnection) -> None:
         self.connections.append(connection)
         try:
             while True:
@@ -68,7 +73,7 @@ class SoakServer:
                     self.mode = "stream"
                 elif self.mode == "drop":
                     self.mode = "stream"
-                    await connection._close_stream()  # TCP FIN, no close frame: the client sees 1006
+                    await trio.aclose_forcefully(stream)  # TCP FIN, no close frame: the client sees 1006
                     return
                 else:  # stall: silence
                     await trio.sleep(0.05)

@@ -21,7 +21,7 @@ ALLOWED = {
     "faces": {"faces", "runtime", "net", "protocol", "host", "model", "http"},
     "http": {"http", "runtime", "host", "model"},
 }
-NETWORK = {"trio", "trio_websocket", "wsproto", "h11", "socket", "ssl", "asyncio", "selectors", "python_socks"}
+NETWORK = {"trio", "trio_websocket", "wsproto", "socket", "ssl", "asyncio", "selectors", "python_socks"}
 PROCESS_AND_FILES = {"subprocess", "shutil", "tempfile", "signal", "multiprocessing", "threading", "pathlib"}
 PURE = {"model": NETWORK | PROCESS_AND_FILES, "protocol": NETWORK | PROCESS_AND_FILES, "host": NETWORK}
 #: Calls that do I/O, refused in the model and the protocol.
@@ -84,7 +84,7 @@ def test_importing_the_pure_layers_loads_no_trio() -> None:
     names = [f"wsdat_core.{layer}.{path.stem}" for layer in PURE for path in _modules(layer)
              if path.stem != "__init__"]
     code = ("import sys, wsdat_core, " + ", ".join(names)
-            + "; print(sorted(m for m in ('trio', 'trio_websocket', 'wsproto', 'h11', 'python_socks') "
+            + "; print(sorted(m for m in ('trio', 'trio_websocket', 'wsproto', 'python_socks') "
               "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr

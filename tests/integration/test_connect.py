@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
 
 import pytest
 import trio
+from trio_websocket import ConnectionClosed
 
 from wsdat_core import WebSocketDAT
 from wsdat_core.faces.testing import ScriptedServer, wait_for_rows, wait_until
@@ -24,7 +26,7 @@ async def test_timeout_against_a_server_that_never_answers(silent_server: int, n
     dat = WebSocketDAT(netaddress=f"127.0.0.1:{silent_server}", timeout=200, callbacks=[Monitor()])
     with trio.fail_after(3):
         await nursery.start(dat.run)  # returns after the first attempt finished, failed here
-    assert dat.info.state == "closed"
+    assert dat.info.state == "reconnecting"  # waiting to retry (closed only once stopped for good)
     assert dat.info.errors == 1
     assert any("timed out after 200 ms" in m for m in seen)
     # the DAT keeps running: point it at a real server and it connects
@@ -39,7 +41,7 @@ async def test_connection_refused_is_one_clear_error(nursery: trio.Nursery) -> N
         port = sock.getsockname()[1]
     dat = WebSocketDAT(netaddress=f"127.0.0.1:{port}")
     await nursery.start(dat.run)
-    assert dat.info.errors == 1 and dat.info.state == "closed"
+    assert dat.info.errors == 1 and dat.info.state == "reconnecting"
     dat.stop()
 
 
@@ -137,8 +139,10 @@ async def test_active_off_closes_and_loses_data_and_on_connects_again(ws_server:
                 dat.par.active = False
 
     dat = await dat_factory(callbacks=[StopOn()])
-    # one burst: whatever follows "stop" arrives while Active is off and is lost, as in TD
-    await ws_server.send_text("a", "stop", "lost-1", "lost-2")
+    # one burst: whatever follows "stop" arrives while Active is off and is lost, as in TD (the DAT may close
+    # before the server has sent it all: the server's send then fails, which is not the point here)
+    with contextlib.suppress(ConnectionClosed):
+        await ws_server.send_text("a", "stop", "lost-1", "lost-2")
     await wait_until(lambda: dat.info.state == "closed")
     assert dat.col(0) == ["message", "a", "stop"]
     first = ws_server.connections[0]

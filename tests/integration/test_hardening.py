@@ -246,12 +246,13 @@ async def test_every_stdin_line_reaches_a_server_that_pauses(nursery: trio.Nurse
 
 
 def test_sendqueuebytes_bounds_bytes_not_only_messages() -> None:
+    from wsdat_core.model.events import EventKind, Outgoing
     from wsdat_core.runtime.sendqueue import SendQueue
 
     queue = SendQueue(limit=1000, byte_limit=3_000_000)
-    assert queue.put(("t", b"x", 2_000_000, None))  # one always fits an empty queue
-    assert not queue.put(("t", b"y", 2_000_000, None))  # 4 MB would pass the byte limit
-    assert queue.put(("t", b"z", 500_000, None))
+    assert queue.put(Outgoing(EventKind.TEXT, b"x", 2_000_000))  # one always fits an empty queue
+    assert not queue.put(Outgoing(EventKind.TEXT, b"y", 2_000_000))  # 4 MB would pass the byte limit
+    assert queue.put(Outgoing(EventKind.TEXT, b"z", 500_000))
     assert len(queue) == 2
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Pong, Request, TextMessage
 
-from wsdat_core.runtime.clientframes import HOLD_LIMIT, ClientFrameReader, unmask
+from wsdat_core.runtime.clientframes import HOLD_LIMIT, ClientFrameReader
 
 from ..integration.hostile import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, frame
 
@@ -122,10 +122,3 @@ def test_oversize_and_large_frames_go_to_wsproto_whole_or_streamed() -> None:
     assert handed == huge[:1000]  # not held: streamed through wsproto as it arrives
     reader.feed(huge[1000:])
     assert reader.next(lambda item: None) == huge[1000:]
-
-
-def test_unmask_is_the_xor_of_rfc_6455() -> None:
-    payload = bytes(range(256)) * 3 + b"abc"
-    mask = b"\x01\x80\xfe\x33"
-    assert unmask(payload, mask) == bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    assert unmask(b"", mask) == b""

@@ -23,13 +23,14 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, wrap_server_stream
 
 from ..runtime.dat import WebSocketDAT
 
@@ -146,6 +147,7 @@ class ScriptedServer:
         self.received: list[str | bytes] = []
         self.connections: list[WebSocketConnection] = []
         self.requests: list[WebSocketRequest] = []
+        self._streams: dict[int, trio.abc.Stream] = {}  # id(connection) -> its TCP (or TLS) stream, for drop()
         self._scope: trio.CancelScope | None = None
 
     @property
@@ -158,8 +160,15 @@ class ScriptedServer:
         """Serve until cancelled; ``await nursery.start(server.run)`` returns once the port is known."""
         with trio.CancelScope() as self._scope:
             async with trio.open_nursery() as nursery:
-                server = await nursery.start(serve_websocket, self._handle, self.host, 0, self.ssl_context)
-                self.port = server.port
+                serve: Callable[..., Awaitable[object]]
+                if self.ssl_context is None:
+                    serve = functools.partial(trio.serve_tcp, self._serve_stream, 0, host=self.host)
+                else:
+                    serve = functools.partial(trio.serve_ssl_over_tcp, self._serve_stream, 0, self.ssl_context,
+                                              host=self.host)
+                listeners = await nursery.start(serve)
+                self.port = listeners[0].socket.getsockname()[1] if hasattr(listeners[0], "socket") else \
+                    listeners[0].transport_listener.socket.getsockname()[1]
                 task_status.started()
 
     def stop(self) -> None:
@@ -167,14 +176,22 @@ class ScriptedServer:
         if self._scope is not None:
             self._scope.cancel()
 
-    async def _handle(self, request: WebSocketRequest) -> None:
-        self.requests.append(request)
-        offered = [p for p in request.proposed_subprotocols if p in self.subprotocols]
-        connection = await request.accept(subprotocol=offered[0] if offered else None)
-        self.connections.append(connection)
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                self.received.append(await connection.get_message())
+    async def _serve_stream(self, stream: trio.abc.Stream) -> None:
+        """One client: the WebSocket upgrade through trio-websocket's public server API, then its messages."""
+        async with trio.open_nursery() as nursery:
+            try:
+                request = await wrap_server_stream(nursery, stream)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed):
+                return
+            self.requests.append(request)
+            offered = [p for p in request.proposed_subprotocols if p in self.subprotocols]
+            connection = await request.accept(subprotocol=offered[0] if offered else None)
+            self._streams[id(connection)] = stream
+            self.connections.append(connection)
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    self.received.append(await connection.get_message())
+            # the connection's reader finishes the close handshake and ends with the TCP connection
 
     # -- waiting --------------------------------------------------------------------------------------------------
     async def wait_client(self, count: int = 1, timeout: float = DEFAULT_WAIT) -> WebSocketConnection:
@@ -214,7 +231,7 @@ class ScriptedServer:
     async def drop(self) -> None:
         """Drop the latest client's TCP connection without a close frame (the client sees 1006)."""
         connection = await self._client()
-        await connection._close_stream()
+        await trio.aclose_forcefully(self._streams[id(connection)])
 
 
 @pytest.fixture

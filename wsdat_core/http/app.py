@@ -34,6 +34,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..model.errors import ConnectionClosedError, ParameterError, PluginError
+from ..model.params import HOST_PARAMS
 from ..runtime.webserver import WebServerDAT
 from .address import HttpAddress
 from .hub import Hub, PageView, Panel
@@ -42,7 +43,6 @@ from .metrics import metrics_registry, render_metrics
 __all__ = ["HOST_PARAMS", "build_app"]
 
 #: Parameters that load code (plugins); changed only in the service file, never over HTTP.
-HOST_PARAMS: Final = frozenset({"callbacks", "executeloc", "fromop"})
 #: Rows of ``/api/dats`` answers unless ``?rows=`` says otherwise, and the most it may ask for.
 DEFAULT_ROWS: Final = 20
 MAX_ROWS: Final = 10_000

@@ -1,7 +1,6 @@
 """What happens to a DAT, as data: one enum of event kinds and one frozen dataclass per kind.
 
-The connection's batches, the hooks, ``dat.events()`` subscribers, the record plugin and replay all speak this
-vocabulary::
+The hooks, ``dat.events()`` subscribers, the HTTP side, the record plugin and replay all speak this vocabulary::
 
     async with dat.events() as events:
         async for event in events:
@@ -12,6 +11,11 @@ vocabulary::
                     print("closed", code, error or "")
 
 :class:`EventKind` numbers the kinds; its ``label`` (``"text"``, ``"binary"``, ...) is the name used in recordings.
+
+Between the protocol and the cook, received frames travel in the compact form of this vocabulary: a *batch* (what
+one network read brought) is a list of :class:`Received` runs, each holding the payloads of consecutive frames of one
+kind. One object per run instead of one per message keeps the receive path fast; the cook turns a run into the
+dataclasses above (with the row index it gave each text message) for whoever subscribed.
 Pure: no trio, no sockets.
 """
 
@@ -19,16 +23,19 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 __all__ = [
+    "Batch",
     "BinaryReceived",
     "Connected",
     "Disconnected",
     "Event",
     "EventKind",
     "Monitor",
+    "Outgoing",
     "PingReceived",
+    "Received",
     "PongReceived",
     "RECEIVED_KINDS",
     "TextReceived",
@@ -102,10 +109,11 @@ class TextReceived:
 
 @dataclass(frozen=True, slots=True)
 class BinaryReceived:
-    """A binary message."""
+    """A binary message; ``rowIndex`` is the row it was appended to while ``binaryrows`` is on, else 0."""
 
     kind: ClassVar[EventKind] = EventKind.BINARY
     contents: bytes
+    rowIndex: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,5 +139,33 @@ class Monitor:
     kind: ClassVar[EventKind] = EventKind.MONITOR
     message: str
 
+
+@dataclass(slots=True)
+class Received:
+    """Frames of one kind received in a row: ``kind`` is TEXT, BINARY, PING or PONG, ``payloads`` their contents
+    (``str`` for text, ``bytes`` otherwise), oldest first. A batch is a list of runs; the protocol that makes a run
+    hands it over whole and keeps no reference to it."""
+
+    kind: EventKind
+    payloads: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+
+Batch = list[Received]
+"""What one network read brought: runs of received frames, in the order they arrived."""
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A message or control frame on its way out: ``kind`` TEXT (``str`` payload), BINARY, PING or PONG (``bytes``),
+    its ``size`` in bytes (UTF-8 for text), and for an awaited send the ``receipt`` the sender settles once it was
+    written (None for TouchDesigner's fire-and-forget sends)."""
+
+    kind: EventKind
+    payload: Any
+    size: int
+    receipt: Any = None
 
 Event = Connected | Disconnected | TextReceived | BinaryReceived | PingReceived | PongReceived | Monitor

@@ -25,6 +25,7 @@ from .proxy import check_proxy
 
 __all__ = [
     "EXECUTE_FROM",
+    "HOST_PARAMS",
     "SPECS",
     "Effect",
     "Par",
@@ -373,6 +374,10 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             "Most payload bytes waiting to be sent (one message always fits an empty queue); beyond it as "
             "sendqueuesize.", "Send", effect=Effect.SEND, metavar="N"),
 )
+
+
+#: The parameters that choose the callbacks and their ``me``: loaded (and checked) before a change is committed.
+HOST_PARAMS: Final = frozenset(name for name, spec in SPECS.items() if spec.effect is Effect.HOST)
 
 
 def _value_of(other: object) -> object:

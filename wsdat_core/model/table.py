@@ -18,7 +18,7 @@ import io
 import json
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 __all__ = ["BYTES", "MESSAGE", "Cell", "MessageTable", "hex_bytes"]
@@ -181,6 +181,16 @@ class MessageTable:
         rows = self._rows
         rows.append(message)
         return len(rows)
+
+    def extend(self, messages: Iterable[Message]) -> int:
+        """Append ``messages`` in order (as many :meth:`append` calls would, in one step); returns the last row's
+        index."""
+        if self._clamp or not self._maxtablebytes:  # no memory guard (see _guard)
+            self._rows.extend(messages)
+        else:
+            for message in messages:
+                self._append_guarded(message)
+        return len(self._rows)
 
     def _append_guarded(self, message: Message) -> int:
         self._rows.append(message)

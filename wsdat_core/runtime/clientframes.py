@@ -19,8 +19,8 @@ Use (sans-I/O, as wsproto itself)::
     while (chunk := reader.next(batch.append)) is not None:
         wsproto_connection.receive_data(chunk)     # then handle wsproto's events, in order
 
-The shape is the client DAT's :mod:`wsdat_core.protocol.framing` in the server role; it lives here until the
-protocol layer has a server role of its own. Pure: no trio, no sockets.
+The shape is the fast loop of :mod:`wsdat_core.protocol.client` in the server role (masked frames in); it lives here
+until the protocol layer has a server role of its own. Pure: no trio, no sockets.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..model.events import EventKind
-from ..protocol.framing import frame_extent
+from ..protocol.frames import mask as unmask
 
-__all__ = ["HOLD_LIMIT", "ClientFrameReader", "unmask"]
+__all__ = ["HOLD_LIMIT", "ClientFrameReader", "frame_extent"]
 
 TEXT: Final = EventKind.TEXT
 BINARY: Final = EventKind.BINARY
@@ -44,11 +44,25 @@ _LONGEST_HEADER: Final = 14
 Append = Callable[[tuple[EventKind, Any]], object]
 
 
-def unmask(payload: bytes, mask: bytes) -> bytes:
-    """``payload`` XOR the 4-byte ``mask`` repeated (RFC 6455 5.3), as one big-integer operation."""
-    size = len(payload)
-    key = (mask * ((size >> 2) + 1))[:size]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
+def frame_extent(start: bytes) -> int:
+    """The size (header + payload) of the frame whose first bytes are ``start``; -1 while its header is incomplete."""
+    available = len(start)
+    if available < 2:
+        return -1
+    second = start[1]
+    length = second & 0x7F
+    size = 2 + (4 if second & 0x80 else 0)
+    if length == 126:
+        if available < 4:
+            return -1
+        length = int.from_bytes(start[2:4], "big")
+        size += 2
+    elif length == 127:
+        if available < 10:
+            return -1
+        length = int.from_bytes(start[2:10], "big")
+        size += 8
+    return size + length
 
 
 class ClientFrameReader:
@@ -135,7 +149,7 @@ class ClientFrameReader:
             stop = start + length
             if stop > end or length > limit:
                 break
-            payload = unmask(buffer[start:stop], buffer[start - 4:start]) if length else b""
+            payload = unmask(buffer[start:stop], buffer[start - 4:start])
             if first == _FIN_TEXT:
                 try:
                     append((TEXT, str(payload, "utf-8")))

@@ -23,18 +23,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import trio
 from wsproto import WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
-from wsproto.frame_protocol import FrameProtocol
 from wsproto.utilities import LocalProtocolError
 
 from ..model.closing import ABNORMAL, close_description
 from ..model.errors import ConnectionClosedError
-from ..model.events import EventKind
+from ..model.events import EventKind, Outgoing
 from ..model.serverevents import (
     ClientBinaryReceived,
     ClientPingReceived,
@@ -43,8 +43,9 @@ from ..model.serverevents import (
     WebSocketClosed,
     WebSocketOpened,
 )
+from ..protocol import frames
 from .clientframes import ClientFrameReader
-from .sendqueue import Item, Receipt, SendQueue, settle
+from .sendqueue import Receipt, SendQueue, settle
 
 if TYPE_CHECKING:
     from ..model.client import Client
@@ -65,17 +66,19 @@ TEXT: Final = EventKind.TEXT
 BINARY: Final = EventKind.BINARY
 PING: Final = EventKind.PING
 PONG: Final = EventKind.PONG
-_FRAME: Final = "frame"  # a queued item that is an encoded frame already (a broadcast)
-_CLOSE: Final = "close"  # a queued close frame (payload: wsproto's CloseConnection)
+_CLOSE: Final = EventKind.DISCONNECT  # a queued close frame (payload: wsproto's CloseConnection)
+_OPCODES: Final = {TEXT: frames.TEXT, BINARY: frames.BINARY}
 
-# Server frames are not masked, so a message without compression encodes to the same bytes for every client:
-# wsproto's frame encoder, kept only for complete messages (it holds no state between them).
-_PLAIN: Final = FrameProtocol(client=False, extensions=[])
+
+@dataclass(slots=True)
+class _Encoded(Outgoing):
+    """A message queued as its frame already (a broadcast: encoded once for every client without compression)."""
 
 
 def encode_plain(kind: EventKind, payload: str | bytes) -> bytes:
-    """The frame of a complete text or binary message, without compression."""
-    return bytes(_PLAIN.send_data(payload, True))
+    """The frame of a complete text or binary message of a server (not masked), without compression."""
+    data = payload.encode("utf-8") if isinstance(payload, str) else payload
+    return frames.encode_frame(_OPCODES[kind], data, None)
 
 
 def _none(*args: Any) -> tuple[()]:
@@ -126,9 +129,9 @@ class ClientLink:
         if kind is PING or kind is PONG:
             if kind is PONG and payload == self._ping_payload:
                 self._ping_answered = True
-            self.queue.put((kind, payload, size, None), force=True)  # control frames pass the bound
+            self.queue.put(Outgoing(kind, payload, size), force=True)  # control frames pass the bound
             return size
-        if not self.queue.put((kind, payload, size, None)):
+        if not self.queue.put(Outgoing(kind, payload, size)):
             self._overflow()
             return -1
         return size
@@ -137,7 +140,7 @@ class ClientLink:
         """Queue a broadcast message, encoded already unless this client compresses; 1 when queued, else 0."""
         if self.closing:
             return 0
-        item: Item = (kind, payload, size, None) if self.compressed else (_FRAME, frame, size, None)
+        item = Outgoing(kind, payload, size) if self.compressed else _Encoded(kind, frame, size)
         if not self.queue.put(item):
             self._overflow()
             return 0
@@ -145,7 +148,8 @@ class ClientLink:
 
     async def send_wait(self, kind: EventKind, payload: Any, size: int) -> None:
         receipt = Receipt()
-        if self.closing or not await self.queue.put_wait((kind, payload, size, receipt)) or not await receipt.wait():
+        if self.closing or not await self.queue.put_wait(Outgoing(kind, payload, size, receipt)) or \
+                not await receipt.wait():
             raise ConnectionClosedError(f"{self.dat.name}: the connection of {self.client} ended before the message "
                                         "was sent")
 
@@ -156,7 +160,7 @@ class ClientLink:
             return
         self.closing = True
         self._end = self._end or ("server", code, reason)
-        self.queue.put((_CLOSE, CloseConnection(code, reason), 0, None), force=True)
+        self.queue.put(Outgoing(_CLOSE, CloseConnection(code, reason), 0), force=True)
         if self._nursery is not None:
             self._nursery.start_soon(self._close_watchdog)
 
@@ -176,7 +180,7 @@ class ClientLink:
         if not self.closing:
             self.closing = True
             self._end = self._end or ("server", code, reason)
-            self.queue.put((_CLOSE, CloseConnection(code, reason), 0, None), force=True)
+            self.queue.put(Outgoing(_CLOSE, CloseConnection(code, reason), 0), force=True)
 
     def _overflow(self) -> None:
         """The send queue is full: the client does not read. It is closed (1008) at once, without slowing anyone
@@ -333,7 +337,7 @@ class ClientLink:
             self._end = ("client", event.code, event.reason or "")
             self._answer = event.code
             self.closing = True
-            self.queue.put((_CLOSE, event.response(), 0, None), force=True)
+            self.queue.put(Outgoing(_CLOSE, event.response(), 0), force=True)
         elif state is ConnectionState.CLOSED:  # the answer to the server's close
             self._answer = event.code
         else:  # wsproto found a broken frame: fail the connection with its code (once the batch is cooked)
@@ -367,11 +371,10 @@ class ClientLink:
                         bus.publish(ClientTextReceived(row, payload, client))
                 elif kind is BINARY:
                     received += 1
-                    if binary_rows:
-                        table.add(client, payload)
+                    row = table.add(client, payload) if binary_rows else 0
                     pending = on_binary(client, payload)
                     if subscribers:
-                        bus.publish(ClientBinaryReceived(payload, client))
+                        bus.publish(ClientBinaryReceived(payload, row, client=client))
                 elif kind is PING:
                     pending = self._ping(payload)
                     if subscribers:
@@ -401,7 +404,7 @@ class ClientLink:
         finally:
             self._ping_payload = None
         if not self._ping_answered and not self.closing:
-            self.queue.put((PONG, payload, len(payload), None), force=True)
+            self.queue.put(Outgoing(PONG, payload, len(payload)), force=True)
         return pending
 
     # -- writing ------------------------------------------------------------------------------------------------------
@@ -411,12 +414,12 @@ class ClientLink:
         while True:
             items = await queue.take(SEND_BATCH)
             chunks: list[bytes] = []
-            sent: list[Item] = []
-            dropped: list[Item] = []
+            sent: list[Outgoing] = []
+            dropped: list[Outgoing] = []
             is_open = ws.state is ConnectionState.OPEN
             messages = size = 0
             for item in items:
-                kind, payload = item[0], item[1]
+                kind, payload = item.kind, item.payload
                 try:
                     if kind is _CLOSE:
                         chunks.append(ws.send(payload))
@@ -425,7 +428,7 @@ class ClientLink:
                     elif not is_open:
                         dropped.append(item)
                         continue
-                    elif kind is _FRAME:
+                    elif type(item) is _Encoded:
                         chunks.append(payload)
                     elif kind is TEXT or kind is BINARY:
                         chunks.append(ws.send((TextMessage if kind is TEXT else BytesMessage)(payload))
@@ -438,7 +441,7 @@ class ClientLink:
                 sent.append(item)
                 if kind is not PING and kind is not PONG and kind is not _CLOSE:
                     messages += 1
-                    size += item[2]
+                    size += item.size
             try:
                 if chunks:
                     self._partial_write = True

@@ -1,8 +1,9 @@
 """A cook: the events of one network read go through the table, the hooks and the event subscribers, in order.
 
-This is the hop between the connection (which hands over a batch of ``(kind, payload)`` per read) and everything a
-user sees. Per message it appends the row, calls the hooks, publishes the event; per cook it updates the info
-channels once. While ``active`` is off the rest of the batch is dropped (TD: data sent to the port is lost).
+This is the hop between the connection (which hands over a batch of :class:`~wsdat_core.model.events.Received` runs
+per read) and everything a user sees. Per message it appends the row, calls the hooks, publishes the event; per cook
+it updates the info channels once. While ``active`` is off the rest of the batch is dropped (TD: data sent to the
+port is lost).
 
 Pings are answered here, right after the ``onReceivePing`` hooks ran: a hook that answered with
 ``dat.sendPong(contents)`` (TouchDesigner's template does) sends the only pong; otherwise, with ``autopong`` on,
@@ -11,10 +12,11 @@ wsdat sends it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Final
 
-from ..model.events import BinaryReceived, EventKind, PingReceived, PongReceived, TextReceived
+from ..host.callbacks import PendingCall
+from ..model.events import Batch, BinaryReceived, EventKind, PingReceived, PongReceived, TextReceived
 from .eventbus import EventBus
 from .hookrunner import HookRunner
 
@@ -32,8 +34,7 @@ BINARY: Final = EventKind.BINARY
 PING: Final = EventKind.PING
 
 
-def _none(*args: Any) -> tuple[()]:
-    return ()
+_NOTHING: Final[tuple[PendingCall, ...]] = ()
 
 
 class Cook:
@@ -57,79 +58,102 @@ class Cook:
         self.before_cook: Callable[[], None] = lambda: None
         self._slow_warned = False
         self._size_evictions_seen = 0
+        self._waited = 0.0  # time the cook in progress waited for async hook slots or subscribers
 
     def pong_sent(self, payload: bytes) -> None:
         """A hook sent a pong: if it answers the ping being cooked, wsdat does not answer it again."""
         if payload == self.ping_payload:
             self.ping_answered = True
 
-    async def cook(self, batch: list[tuple[EventKind, Any]]) -> None:
-        """Cook ``batch``; the events cooked are removed from it (on cancellation the rest stays).
+    async def cook(self, batch: Batch) -> None:
+        """Cook ``batch`` (what one read brought), run by run, message by message, in order.
 
         The hooks are looked up once per cook: a change of ``callbacks`` made by a hook applies from the next cook.
+        A run of text messages that no hook and no subscriber waits for goes into the table in one step.
         """
         self.before_cook()
         dat = self.dat
-        info, table, host, runner, bus = dat.info, dat.table, dat.host, self.runner, self.bus
-        on_text, on_binary = host.dispatcher("onReceiveText") or _none, host.dispatcher("onReceiveBinary") or _none
+        info, table, host, bus = dat.info, dat.table, dat.host, self.bus
+        on_text, on_binary = host.dispatcher("onReceiveText"), host.dispatcher("onReceiveBinary")
         subscribers = bus.subscribers
         binary_rows = dat.par.value("binaryrows")
         append = table.append
-        clock = info.clock
         started = info.begin_cook()
-        waited = 0.0  # time spent waiting for async hook slots or subscribers: backpressure, not blocking
-        done = received = 0
+        self._waited = 0.0
+        received = 0
         try:
-            for kind, payload in batch:
+            for run in batch:
                 if not self.active:  # TD: while Active is off, data sent to the port is lost
-                    done = len(batch)
                     break
-                done += 1
+                kind, payloads = run.kind, run.payloads
                 if kind is TEXT:
-                    received += 1
-                    row = append(payload)
-                    pending = on_text(row, payload)
-                    if subscribers:
-                        bus.publish(TextReceived(row, payload))
+                    if on_text is None and not subscribers:
+                        table.extend(payloads)
+                        received += len(payloads)
+                        continue
+                    for message in payloads:
+                        if not self.active:
+                            break
+                        received += 1
+                        row = append(message)
+                        pending = on_text(row, message) if on_text is not None else _NOTHING
+                        if subscribers:
+                            bus.publish(TextReceived(row, message))
+                        if pending or subscribers:
+                            await self._behind(pending, started)
                 elif kind is BINARY:
-                    received += 1
-                    if binary_rows:
-                        append(payload)
-                    pending = on_binary(payload)
-                    if subscribers:
-                        bus.publish(BinaryReceived(payload))
+                    for contents in payloads:
+                        if not self.active:
+                            break
+                        received += 1
+                        row = append(contents) if binary_rows else 0
+                        pending = on_binary(contents) if on_binary is not None else _NOTHING
+                        if subscribers:
+                            bus.publish(BinaryReceived(contents, row))
+                        if pending or subscribers:
+                            await self._behind(pending, started)
                 elif kind is PING:
-                    pending = self._ping(payload)
-                    if dat.par.value("autopong") and not self.ping_answered:
-                        before = clock.now()
-                        await self.answer_ping(payload)
-                        waited += clock.now() - before
-                    if subscribers:
-                        bus.publish(PingReceived(payload))
+                    for payload in payloads:
+                        pending = self._ping(payload)
+                        if dat.par.value("autopong") and not self.ping_answered:
+                            before = info.clock.now()
+                            await self.answer_ping(payload)
+                            self._waited += info.clock.now() - before
+                        if subscribers:
+                            bus.publish(PingReceived(payload))
+                        if pending or subscribers:
+                            await self._behind(pending, started)
                 else:
-                    pending = host.call("onReceivePong", payload)
-                    if subscribers:
-                        bus.publish(PongReceived(payload))
-                if pending or subscribers:  # the cook waits while async hooks or subscribers are behind
-                    runner.submit(pending)
-                    if runner.waiting or (subscribers and bus.full):
-                        self._check_blocking(started, waited)
-                        before = clock.now()
-                        await runner.wait_started()
-                        await bus.wait_room()
-                        waited += clock.now() - before
+                    for payload in payloads:
+                        pending = host.call("onReceivePong", payload)
+                        if subscribers:
+                            bus.publish(PongReceived(payload))
+                        if pending or subscribers:
+                            await self._behind(pending, started)
         finally:
-            del batch[:done]
             info.messages_received += received
             info.bytes_received = self.bytes_received()
             info.end_cook(started)
-            self._check_blocking(started, waited)
+            self._check_blocking(started, self._waited)
             if table.size_evictions != self._size_evictions_seen:
                 self._over_budget(table.size_evictions)
         for call in host.call("onCook"):  # an async onCook is awaited here: reading resumes once it returned
             await call.run()
 
-    def _ping(self, payload: bytes) -> Any:
+    async def _behind(self, pending: Sequence[PendingCall], started: float) -> None:
+        """Async hooks were called, or events published: wait while hooks wait for slots or a subscriber is full
+        (backpressure; the time waited is not counted as blocking)."""
+        runner, bus = self.runner, self.bus
+        runner.submit(pending)
+        if runner.waiting or (bus.subscribers and bus.full):
+            self._check_blocking(started, self._waited)
+            clock = self.dat.info.clock
+            before = clock.now()
+            await runner.wait_started()
+            await bus.wait_room()
+            self._waited += clock.now() - before
+
+    def _ping(self, payload: bytes) -> Sequence[PendingCall]:
         """Call the ping hooks, noting whether one answered with ``sendPong`` of the same payload."""
         self.ping_payload, self.ping_answered = payload, False
         try:

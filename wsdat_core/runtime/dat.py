@@ -31,7 +31,7 @@ import trio
 from ..host.callbacks import CallbackHost
 from ..model.events import EventKind
 from ..model.info import Clock, Info
-from ..model.params import Parameters
+from ..model.params import HOST_PARAMS, Parameters
 from ..model.table import MessageTable
 from .console import enable_text_console_from_env
 from .eventbus import Subscription
@@ -43,7 +43,6 @@ __all__ = ["WebSocketDAT", "open_dat"]
 T = TypeVar("T")
 
 _CONTROL_PAYLOAD_MAX: Final = 125
-_HOST_PARAMS: Final = ("callbacks", "executeloc", "fromop")
 _names = itertools.count(1)
 _MISSING: Any = object()
 
@@ -87,11 +86,11 @@ class WebSocketDAT:
     def _load_callbacks(self, values: Mapping[str, Any], changed: frozenset[str]) -> None:
         # Runs before a change is committed: a bad plugin reference raises from the assignment and leaves both the
         # parameters and the running callbacks as they were.
-        if changed.intersection(_HOST_PARAMS):
+        if changed & HOST_PARAMS:
             configuration = self.host.prepare(values["callbacks"], values["executeloc"], values["fromop"])
-            self._session.exit_plugins_now(configuration.removed)
+            self._session.plugins.exit_now(configuration.removed)
             added, removed = self.host.commit(configuration)
-            self._session.plugins_changed(added, removed)
+            self._session.plugins.changed(added, removed)
 
     def pluginSettings(self, plugin: str) -> dict[str, Any]:
         """The settings of ``plugin`` for this DAT: environment variables ``WSDAT_<PLUGIN>_<KEY>`` (as strings, keys

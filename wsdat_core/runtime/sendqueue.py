@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
 
 import trio
 
-__all__ = ["Item", "Receipt", "SendQueue", "settle"]
+from ..model.events import Outgoing
+
+__all__ = ["Receipt", "SendQueue", "settle"]
 
 
 class Receipt:
@@ -37,10 +38,6 @@ class Receipt:
         return self.sent
 
 
-Item = tuple[Any, Any, int, Receipt | None]
-"""``(kind, payload, payload size in bytes, receipt or None)``."""
-
-
 class SendQueue:
     """At most ``limit`` items (and about ``byte_limit`` payload bytes, when given) wait.
 
@@ -54,9 +51,9 @@ class SendQueue:
     def __init__(self, limit: int, byte_limit: int | None = None) -> None:
         self.limit = limit
         self.byte_limit = byte_limit
-        #: Items taken for sending but not sent because the connection closed.
+        #: Outgoings taken for sending but not sent because the connection closed.
         self.lost = 0
-        self._items: deque[Item] = deque()
+        self._items: deque[Outgoing] = deque()
         self._bytes = 0
         self._waiter: trio.Event | None = None
         self._room: trio.Event | None = None
@@ -79,25 +76,25 @@ class SendQueue:
         limit = self.byte_limit
         return limit is None or not self._items or self._bytes + size <= limit
 
-    def put(self, item: Item, *, force: bool = False) -> bool:
+    def put(self, item: Outgoing, *, force: bool = False) -> bool:
         """Queue ``item``; False (and nothing queued) when the queue is full."""
-        if not force and not self.has_room(item[2]):
+        if not force and not self.has_room(item.size):
             return False
         self._items.append(item)
-        self._bytes += item[2]
+        self._bytes += item.size
         if self._waiter is not None:
             self._waiter.set()
         return True
 
-    async def put_wait(self, item: Item) -> bool:
+    async def put_wait(self, item: Outgoing) -> bool:
         """Queue ``item``, waiting for room first; False (nothing queued) when the queue was closed meanwhile."""
-        while not self.closed and not self.has_room(item[2]):
+        while not self.closed and not self.has_room(item.size):
             if self._room is None:
                 self._room = trio.Event()
             await self._room.wait()
         return not self.closed and self.put(item)
 
-    async def take(self, max_bytes: int) -> list[Item]:
+    async def take(self, max_bytes: int) -> list[Outgoing]:
         """Wait for items, then return the oldest ones, stopping once ``max_bytes`` of payload are reached."""
         while not self._items:
             self._waiter = trio.Event()
@@ -107,11 +104,11 @@ class SendQueue:
                 self._waiter = None
         items = self._items
         batch = [items.popleft()]
-        size = batch[0][2]
+        size = batch[0].size
         while items and size < max_bytes:
             item = items.popleft()
             batch.append(item)
-            size += item[2]
+            size += item.size
         self._bytes -= size
         self._writing = True
         if self._room is not None:
@@ -133,7 +130,7 @@ class SendQueue:
                 self._drained = trio.Event()
             await self._drained.wait()
 
-    def drain(self) -> list[Item]:
+    def drain(self) -> list[Outgoing]:
         """Close the queue; remove and return everything still waiting (the connection ended)."""
         self.closed = True
         items = list(self._items)
@@ -148,9 +145,9 @@ class SendQueue:
         return items
 
 
-def settle(items: Iterable[Item], sent: bool) -> None:
+def settle(items: Iterable[Outgoing], sent: bool) -> None:
     """Settle the receipts of ``items``."""
     for item in items:
-        receipt = item[3]
+        receipt = item.receipt
         if receipt is not None:
             receipt.settle(sent)

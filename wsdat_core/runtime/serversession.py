@@ -20,24 +20,28 @@ import math
 import os
 import ssl
 import traceback
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import trio
 
-from ..host.callbacks import Plugin
 from ..model.client import Client
 from ..model.errors import ConnectError, ConnectionClosedError, TLSError
 from ..model.events import EventKind
 from ..model.params import Effect
 from ..model.sanitize import clean_line
+from ..model.secrets import mask_text
 from .clientlink import ClientLink, encode_plain
 from .console import log
 from .eventbus import EventBus
 from .hookrunner import HookRunner
 from .httpfront import serve_connection
-from .session import ASYNC_HOOK_LIMIT, EXIT_TIMEOUT, Session
+from .lifecycle import PluginLifecycle
+from .reporter import Reporter
+from .session import ASYNC_HOOK_LIMIT, EXIT_TIMEOUT
 
 if TYPE_CHECKING:
+    from .dat import WebSocketDAT
     from .webserver import WebServerDAT
 
 __all__ = ["ServerSession"]
@@ -45,17 +49,43 @@ __all__ = ["ServerSession"]
 #: How long clients get to answer the close when the server stops or restarts.
 CLOSE_TIMEOUT: Final = 2.0
 _RESTART: Final = (1012, "service restart")
-_SESSION: Any = Session
 _GOING_AWAY: Final = (1001, "going away")
 
 
+class ServerReporter(Reporter):
+    """The WebSocket DAT's reporter, with a raising callback named by where it failed in the user's file."""
+
+    def hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
+        """One line (``callbacks.py:12 in onWebSocketReceiveText: ValueError: ...``); the traceback goes to the
+        logger's debug level (``-vv``)."""
+        info = self.dat.info
+        info.errors += 1
+        info.hook_errors += 1
+        message = clean_line(mask_text(f"{_where(exc, plugin)} in {hook}: {type(exc).__name__}: {exc}"))
+        self.dat.last_error = message
+        log.error("%s: %s", self.dat.name, message)
+        log.debug("%s: the traceback of %s", self.dat.name, hook, exc_info=exc)
+        if hook != "onMonitorMessage":
+            self._deliver(message)
+
+
 class ServerSession:
-    """Runs one Web Server DAT. Created by it; use the server's methods, not these."""
+    """Runs one Web Server DAT. Created by it; use the server's methods, not these.
+
+    The WebSocket DAT's parts report (:class:`ServerReporter`) and run the plugins' lives
+    (:class:`~.lifecycle.PluginLifecycle`: ``onStart``/``onExit``, reloading edited callbacks files).
+    """
 
     def __init__(self, dat: WebServerDAT, async_hook_limit: int = ASYNC_HOOK_LIMIT) -> None:
         self.dat = dat
-        self.runner = HookRunner(async_hook_limit, self._slots_busy)
         self.bus = EventBus()
+        self.runner = HookRunner(async_hook_limit, lambda: self.reporter.slots_busy())
+        self.reporter = ServerReporter(cast("WebSocketDAT", dat), self.bus, self.runner)  # the attributes it reads
+        self.plugins = PluginLifecycle(cast("WebSocketDAT", dat), self.runner, self.reporter)
+        self.monitor, self.warn, self.error = self.reporter.monitor, self.reporter.warn, self.reporter.error
+        self.hook_failed = self.reporter.hook_failed
+        #: Before an event is handled: reload ``.py`` callbacks files changed at least 0.5 s ago.
+        self.check_edits = self.plugins.check_edits
         #: The open WebSocket clients, in the order they connected.
         self.links: dict[str, ClientLink] = {}
         #: Connections between accept and the end of their HTTP request or WebSocket handshake.
@@ -68,45 +98,8 @@ class ServerSession:
         self._changed = trio.Event()
         self._state_changed = trio.Event()
         self._serving: trio.CancelScope | None = None
-        self._in_monitor = False
-        self._plugins_started: list[Plugin] = []
-        self._next_edit_check = 0.0
-        self._reload_failed: dict[str, tuple[int, int]] = {}
         self._unknown_warned = False
         self._stop_requested = False
-        self._running = False
-
-    # -- shared with the WebSocket DAT's session: reporting, live editing, plugin lifecycle ---------------------------
-    # These are the Session's own methods, which read the same attributes (dat, bus, runner, running, _in_monitor,
-    # _next_edit_check, _reload_failed, _plugins_started, _nursery): shared, not copied.
-    monitor = _SESSION.monitor
-    _deliver_monitor = _SESSION._deliver_monitor
-    error = _SESSION.error
-    warn = _SESSION.warn
-    _slots_busy = _SESSION._slots_busy
-    running = _SESSION.running
-    #: Before an event is handled: reload ``.py`` callbacks files changed at least 0.5 s ago.
-    check_edits = _SESSION._check_edits
-    reload_callbacks = _SESSION.reload_callbacks
-    plugins_changed = _SESSION.plugins_changed
-    exit_plugins_now = _SESSION.exit_plugins_now
-    start_soon = _SESSION.start_soon
-    _start_plugins = _SESSION._start_plugins
-    _exit_plugins = _SESSION._exit_plugins
-    _run_now = Session.__dict__["_run_now"]  # a staticmethod
-
-    def hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
-        """One line naming where the callback failed (``callbacks.py:12 in onWebSocketReceiveText: ValueError:
-        ...``); the traceback goes to the logger's debug level."""
-        info = self.dat.info
-        info.errors += 1
-        info.hook_errors += 1
-        message = clean_line(f"{_where(exc, plugin)} in {hook}: {type(exc).__name__}: {exc}")
-        self.dat.last_error = message
-        log.error("%s: %s", self.dat.name, message)
-        log.debug("%s: the traceback of %s", self.dat.name, hook, exc_info=exc)
-        if hook != "onMonitorMessage":
-            self._deliver_monitor(message)
 
     # -- state ------------------------------------------------------------------------------------------------------
     def _set_state(self, state: str) -> None:
@@ -143,7 +136,7 @@ class ServerSession:
             for link in self.links.values():
                 link.queue.byte_limit = new
         elif effect is Effect.RELOAD:
-            self.reload_callbacks([plugin.path for plugin in self.dat.host.plugins if plugin.path is not None])
+            self.plugins.reload_all()
 
     # -- clients ----------------------------------------------------------------------------------------------------
     def new_client(self, host: str, port: int, uri: str) -> Client:
@@ -191,26 +184,32 @@ class ServerSession:
         return await link.close_wait(code, reason)
 
     # -- running ----------------------------------------------------------------------------------------------------
+    def start_soon(self, function: Callable[..., Awaitable[Any]], *args: Any, name: object = None) -> None:
+        if self._nursery is None:
+            raise RuntimeError(f"{self.dat.name} is not running: start_soon needs its run (await "
+                               "nursery.start(server.run))")
+        self._nursery.start_soon(function, *args, name=name)
+
     async def run(self, task_status: trio.TaskStatus[None]) -> None:
         if self._nursery is not None:
             raise RuntimeError(f"{self.dat.name} is already running")
         self.dat.info.clock.restart()
         self._token = trio.lowlevel.current_trio_token()
         self._stop_requested = False
-        self._running = True
+        self.plugins.running = True
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await nursery.start(self.runner.run)
-                await self._start_plugins()
+                await self.plugins.start()
                 await self._supervise(task_status)
         finally:
             self._nursery = None
             self._set_state("closed")
             with trio.CancelScope(shield=True) as shield:
                 shield.deadline = trio.current_time() + EXIT_TIMEOUT
-                await self._exit_plugins()
-            self._running = False
+                await self.plugins.exit()
+            self.plugins.running = False
             left = self.runner.discard()
             if left:
                 self.warn(f"{len(left)} async callback call(s) not run: the server stopped "
@@ -287,7 +286,8 @@ class ServerSession:
                 self.monitor(f"stopped listening on {self.url} ({self._why_stopping()})")
                 with trio.CancelScope(shield=True) as shield:
                     shield.deadline = trio.current_time() + EXIT_TIMEOUT
-                    await self._run_now(self.dat.host.call("onServerStop"))
+                    for call in self.dat.host.call("onServerStop"):
+                        await call.run()
 
     def _why_stopping(self) -> str:
         if self._stop_requested or not self._changed.is_set():  # stop(), or its run was cancelled

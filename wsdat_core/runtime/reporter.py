@@ -1,0 +1,78 @@
+"""The reporter: how a DAT tells what happens, in one place. Status lines go to the ``wsdat`` logger (the text
+console), to ``onMonitorMessage`` hooks and to event subscribers; errors and warnings are counted in the ``errors``
+and ``warnings`` info channels; a raising hook is one error line.
+
+Lines carry peer text (close reasons, headers) and user text (URLs): control characters are escaped and URL
+passwords masked here, once, for every face.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ..model.events import Monitor
+from ..model.sanitize import clean_line
+from ..model.secrets import mask_text
+from .console import log
+from .eventbus import EventBus
+from .hookrunner import HookRunner
+
+if TYPE_CHECKING:
+    from .dat import WebSocketDAT
+
+__all__ = ["Reporter"]
+
+
+class Reporter:
+    """The status lines, warnings and errors of one DAT."""
+
+    def __init__(self, dat: WebSocketDAT, bus: EventBus, runner: HookRunner) -> None:
+        self.dat = dat
+        self.bus = bus
+        self.runner = runner
+        self._in_monitor = False
+
+    def monitor(self, message: str, level: int = logging.INFO) -> None:
+        """A status line: to the ``wsdat`` logger, to ``onMonitorMessage`` and to event subscribers."""
+        message = clean_line(mask_text(message))
+        log.log(level, "%s: %s", self.dat.name, message)
+        self._deliver(message)
+
+    def _deliver(self, message: str) -> None:
+        if self.bus.subscribers:
+            self.bus.publish(Monitor(message))
+        if self._in_monitor:  # a monitor line raised inside onMonitorMessage is only logged
+            return
+        self._in_monitor = True
+        try:
+            pending = self.dat.host.call("onMonitorMessage", message)
+        finally:
+            self._in_monitor = False
+        self.runner.submit(pending)
+
+    def error(self, message: str) -> None:
+        """An error line, counted in the ``errors`` channel and kept as ``dat.last_error``."""
+        self.dat.info.errors += 1
+        self.dat.last_error = clean_line(mask_text(message))
+        self.monitor(message, logging.ERROR)
+
+    def warn(self, message: str) -> None:
+        """A warning line, counted in the ``warnings`` channel."""
+        self.dat.info.warnings += 1
+        self.monitor(message, logging.WARNING)
+
+    def hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
+        """A hook raised: one error line (the traceback goes to the logger, shown with ``-v``)."""
+        info = self.dat.info
+        info.errors += 1
+        info.hook_errors += 1
+        message = clean_line(mask_text(f"callback {hook} of {plugin} raised {type(exc).__name__}: {exc}"))
+        self.dat.last_error = message
+        log.error("%s: %s", self.dat.name, message, exc_info=exc)
+        if hook != "onMonitorMessage":
+            self._deliver(message)
+
+    def slots_busy(self) -> None:
+        self.warn(f"all {self.runner.limit} async callback slots are busy: reading paused until one finishes "
+                  "(backpressure)")
