@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     Operator: TypeAlias = WebSocketDAT | WebServerDAT
 
-__all__ = ["Hub", "PageView", "Panel", "kind_of", "page_text", "url_of"]
+__all__ = ["Hub", "PageView", "Panel", "kind_of", "page_text"]
 
 #: Events the consumer may hold before the DAT waits for it; it never awaits anything but the next event, so this is
 #: only reached when the whole process is starved.
@@ -57,11 +57,6 @@ def page_text(text: str, limit: int = PAGE_TEXT_LIMIT) -> str:
 def kind_of(dat: Operator) -> str:
     """``server`` for a Web Server DAT, ``dat`` for a WebSocket DAT."""
     return "server" if hasattr(dat, "broadcastText") else "dat"
-
-
-def url_of(dat: Operator) -> str:
-    """Where a DAT connects, or where a server listens (with the port it got)."""
-    return str(getattr(dat, "url", None) or dat.par.endpoint.url)
 
 
 @dataclass
@@ -98,7 +93,7 @@ class Panel:
         dat = self.dat
         return {
             "kind": kind_of(dat),
-            "url": url_of(dat),
+            "url": dat.par.endpoint.url,
             "state": dat.info.state,
             "active": bool(dat.par.active),
             "connected": dat.connected,

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from ..model.info import CHANNELS
 from ..model.serverinfo import SERVER_CHANNELS
-from .hub import Hub, kind_of, url_of
+from .hub import Hub, kind_of
 
 __all__ = ["METRICS", "SERVER_STATES", "STATES", "MetricSpec", "metrics_registry", "render_metrics"]
 
@@ -109,7 +109,7 @@ class _DATCollector(Collector):
                 elif isinstance(value, (int, float)):
                     scale = METRICS[channel].scale if channel in METRICS else 1.0
                     family.add_metric([dat.name], float(value) * scale)
-            dat_info.add_metric([dat.name], {"url": url_of(dat)})
+            dat_info.add_metric([dat.name], {"url": dat.par.endpoint.url})
             active.add_metric([dat.name], float(bool(dat.par.active)))
             stalled.add_metric([dat.name], float(dat.stalled))
         yield from families.values()

@@ -135,8 +135,14 @@ class ServerParameters(Parameters):
     (8080, 'ws://127.0.0.1:8080/')
     """
 
-    __slots__ = ()
+    __slots__ = ("_bound",)
     specs: ClassVar[Mapping[str, ParSpec]] = SERVER_SPECS
+
+    def bind(self, port: int | None) -> None:
+        """Where the running server listens (None: it does not): with ``port`` 0, :attr:`endpoint` then names the
+        port the system picked."""
+        object.__setattr__(self, "_bound", port)
+        object.__setattr__(self, "_endpoint", self._check_together(self._values))
 
     def _check_together(self, values: Mapping[str, Any]) -> Endpoint:
         """Secure needs a certificate, a private key goes with a certificate, Execute from ``op`` needs ``fromop``;
@@ -148,4 +154,5 @@ class ServerParameters(Parameters):
             raise ParameterError("secure", True, "on only with a certificate (and privatekey, unless the "
                                  "certificate file holds the key)")
         host = values["address"]
-        return Endpoint("wss" if values["secure"] else "ws", _WILDCARDS.get(host, host), values["port"])
+        port = values["port"] or getattr(self, "_bound", None) or 0
+        return Endpoint("wss" if values["secure"] else "ws", _WILDCARDS.get(host, host), port)

@@ -90,7 +90,6 @@ class ServerSession:
         self.links: dict[str, ClientLink] = {}
         #: Connections between accept and the end of their HTTP request or WebSocket handshake.
         self.pending_handshakes = 0
-        self.url: str | None = None
         self.stalled = False
         self._next_id = 0
         self._nursery: trio.Nursery | None = None
@@ -255,8 +254,8 @@ class ServerSession:
                 self.stalled = False
             return
         listeners, port = listening
-        endpoint = self.dat.par.endpoint
-        self.url = f"{endpoint.scheme}://{endpoint.netloc.rsplit(':', 1)[0]}:{port}/"
+        self.dat.par.bind(port)
+        url = self.dat.par.endpoint.url
         started = False
         try:
             async with trio.open_nursery() as connections:  # front doors and clients: they outlive the accepting
@@ -265,7 +264,7 @@ class ServerSession:
                         await accepting.start(functools.partial(trio.serve_listeners, self._accepted, listeners,
                                                                 handler_nursery=connections))
                         self._set_state("listening")
-                        self.monitor(f"listening on {self.url}")
+                        self.monitor(f"listening on {url}")
                         started = True
                         await self._call_waiting("onServerStart")
                         task_status.started()
@@ -283,7 +282,7 @@ class ServerSession:
         finally:
             self._set_state("closed")
             if started:
-                self.monitor(f"stopped listening on {self.url} ({self._why_stopping()})")
+                self.monitor(f"stopped listening on {url} ({self._why_stopping()})")
                 with trio.CancelScope(shield=True) as shield:
                     shield.deadline = trio.current_time() + EXIT_TIMEOUT
                     for call in self.dat.host.call("onServerStop"):

@@ -109,7 +109,7 @@ class WebServerDAT:
     def url(self) -> str:
         """Where WebSocket clients reach the server (``ws://127.0.0.1:9980/``; ``wss`` while secure), with the port
         it listens on once it does (for ``port`` 0, the one the system picked)."""
-        return self._session.url or self.par.endpoint.url
+        return self.par.endpoint.url
 
     @property
     def listening(self) -> bool:
