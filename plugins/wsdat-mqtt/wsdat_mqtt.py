@@ -10,12 +10,20 @@ readable, writable, or a second passed), so no thread runs the protocol; only th
 a worker thread. aiomqtt and gmqtt are asyncio-only.
 
 Nothing published while the broker is away is lost up to a bounded queue: messages wait in order (``queue``
-messages, default 100,000) and go out once the client is connected again, reconnecting with the DAT's backoff
-(``reconnectdelay``, ``reconnectfactor``, ``reconnectmaxdelay``). With ``qos`` 1 a message leaves the queue when the
-broker acknowledged it (one not acknowledged when the connection dropped is published again, so the broker may see it
-twice); with ``qos`` 0 when it was written to the socket. When the queue is full the DAT stops reading from the
-WebSocket (backpressure) rather than drop. Monitor lines say when the broker went away and came back, and how many
-messages waited.
+messages, default 100,000, and ``spoolbytes`` bytes, default 64 MiB) and go out once the client is connected again,
+reconnecting with the DAT's backoff (``reconnectdelay``, ``reconnectfactor``, ``reconnectmaxdelay``). With ``qos`` 1 a
+message leaves the queue when the broker acknowledged it (one not acknowledged when the connection dropped is
+published again, so the broker may see it twice); with ``qos`` 0 when it was written to the socket. When the queue is
+full the DAT stops reading from the WebSocket (backpressure) rather than drop. Monitor lines say when the broker went
+away and came back, and how many messages waited. The other way, messages from ``{topic}/send`` wait for the DAT
+within the same bounds (a message always fits an empty queue): while the DAT cannot send (it is not connected), the
+bridge stops reading from the broker, which keeps them (QoS 1).
+
+Settings are checked when the plugin starts: a bad one stops the DAT with one line naming it
+(``mqtt.topic: ... is not allowed; expected ...``), a ParameterError: ``wsdat connect`` exits 2, ``wsdat run`` leaves
+that DAT stopped until the service file is fixed. A topic must be UTF-8 text without NUL or control characters, at
+most 65,535 bytes with ``/send`` appended when ``send`` is on (MQTT's limit), without the wildcards ``+`` and ``#``
+and not starting with ``$`` (the broker's own topics).
 
 Settings (``dat.pluginSettings("mqtt")``: a service file's ``[dat.NAME.plugins.mqtt]``, ``--set mqtt.KEY=VALUE``, or
 ``WSDAT_MQTT_<KEY>`` environment variables as defaults):
@@ -25,6 +33,7 @@ Settings (``dat.pluginSettings("mqtt")``: a service file's ``[dat.NAME.plugins.m
 ``qos``        0 or 1 (default 1), for publishing and for the ``/send`` subscription
 ``retain``     false: publish with the retain flag
 ``queue``      100,000: messages waiting for the broker before the DAT stops reading
+``spoolbytes`` 67,108,864 (64 MiB): the same bound in bytes (and both bound what waits from ``/send``)
 ``send``       true: subscribe to ``{topic}/send`` and send what arrives through the DAT
 ``client_id``  ``wsdat-{dat}-<random>``
 ``keepalive``  60 seconds
@@ -32,6 +41,7 @@ Settings (``dat.pluginSettings("mqtt")``: a service file's ``[dat.NAME.plugins.m
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import time
@@ -43,8 +53,9 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 import trio
 
+from wsdat_core.model.address import port_in
 from wsdat_core.model.backoff import Backoff
-from wsdat_core.model.errors import ConnectError, ConnectionClosedError
+from wsdat_core.model.errors import ConnectError, ConnectionClosedError, ParameterError
 
 __all__ = ["MqttBridge", "default_bridge"]
 
@@ -53,7 +64,12 @@ INFLIGHT: Final = 1000
 CONNECT_TIMEOUT: Final = 5.0
 EXIT_FLUSH_SECONDS: Final = 4.0
 _DEFAULTS: Final[dict[str, Any]] = {"url": "mqtt://127.0.0.1:1883", "topic": "wsdat/{dat}", "qos": 1,
-                                    "retain": False, "queue": 100_000, "send": True, "keepalive": 60}
+                                    "retain": False, "queue": 100_000, "spoolbytes": 64 * 1024 * 1024, "send": True,
+                                    "keepalive": 60}
+#: MQTT writes a topic's length in two bytes.
+MAX_TOPIC_BYTES: Final = 65_535
+_SEND_SUFFIX: Final = "/send"
+_CONTROL: Final = frozenset((*range(0x00, 0x20), *range(0x7F, 0xA0)))
 
 
 class _Lost(Exception):
@@ -81,9 +97,56 @@ def _integer(settings: dict[str, Any], key: str, allowed: range) -> int:
     except (TypeError, ValueError):
         number = allowed.start - 1
     if isinstance(value, bool) or number not in allowed:
-        raise ValueError(f"mqtt: {key}: {value!r} is not allowed; expected an integer from {allowed.start}"
-                         + (f" to {allowed.stop - 1}" if allowed.stop < 2**31 else ""))
+        raise ParameterError(f"mqtt.{key}", value, f"an integer from {allowed.start}"
+                             + (f" to {allowed.stop - 1}" if allowed.stop < 2**31 else ""))
     return number
+
+
+def _topic(value: str, send: bool) -> str:
+    """``value`` as a topic to publish to (and, when ``send``, to subscribe to with ``/send`` appended); a
+    ParameterError naming ``mqtt.topic`` and what is wrong, so that a topic that cannot work never reaches the broker
+    (which would drop the connection, again and again)."""
+    def refuse(why: str) -> ParameterError:
+        return ParameterError("mqtt.topic", value, f"a topic to publish to ({why})")
+
+    if not value:
+        raise refuse("it is empty")
+    try:
+        size = len(value.encode("utf-8")) + (len(_SEND_SUFFIX) if send else 0)
+    except UnicodeEncodeError as exc:
+        raise refuse(f"UTF-8 text; {value[exc.start]!r} at position {exc.start} is a lone surrogate") from None
+    if "\x00" in value:
+        raise refuse(f"no NUL character, which MQTT forbids; one is at position {value.index(chr(0))}")
+    control = next((index for index, char in enumerate(value) if ord(char) in _CONTROL), None)
+    if control is not None:
+        raise refuse(f"no control characters, which brokers refuse; {value[control]!r} is at position {control}")
+    wildcard = next((index for index, char in enumerate(value) if char in "+#"), None)
+    if wildcard is not None:
+        raise refuse(f"no wildcards + and #, which only subscriptions use; {value[wildcard]!r} is at position "
+                     f"{wildcard}")
+    if value.startswith("$"):
+        raise refuse("not starting with $: those topics are the broker's")
+    if size > MAX_TOPIC_BYTES:
+        raise refuse(f"at most {MAX_TOPIC_BYTES:,} bytes of UTF-8{' with /send appended' if send else ''}; it has "
+                     f"{size:,}")
+    return value
+
+
+def _size(payload: str | bytes) -> int:
+    if isinstance(payload, bytes):
+        return len(payload)
+    return len(payload) if payload.isascii() else len(payload.encode("utf-8", "surrogatepass"))
+
+
+def _closing(sock: Any) -> None:
+    """paho closing its socket: trio forgets it first. paho may close from ``__del__`` (a client dropped outside the
+    trio run), where there is nothing to tell."""
+    with contextlib.suppress(RuntimeError):
+        trio.lowlevel.notify_closing(sock)
+
+
+async def _refuse(error: ParameterError) -> None:
+    raise error
 
 
 class _Bridge:
@@ -95,26 +158,32 @@ class _Bridge:
         self.url = str(merged["url"])
         parts = urlsplit(self.url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
-            raise ValueError(f"mqtt: url: {self.url!r} is not allowed; expected mqtt://HOST[:PORT] or mqtts://...")
+            raise ParameterError("mqtt.url", self.url, "mqtt://HOST[:PORT] or mqtts://...")
         self.tls = parts.scheme in ("mqtts", "ssl")
         self.host = parts.hostname
-        self.port = parts.port or (8883 if self.tls else 1883)
+        try:
+            self.port = port_in(parts) or (8883 if self.tls else 1883)
+        except ValueError as exc:
+            raise ParameterError("mqtt.url", self.url, f"mqtt://HOST[:PORT] or mqtts://... ({exc})") from None
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.shown_url = f"{parts.scheme}://{self.host}:{self.port}"
-        self.topic = str(merged["topic"]).replace("{dat}", dat.name)
-        if not self.topic or any(c in self.topic for c in "+#"):
-            raise ValueError(f"mqtt: topic: {self.topic!r} is not allowed; expected a topic without wildcards")
-        self.send_topic = f"{self.topic}/send"
+        self.subscribe = _switch(merged["send"])
+        self.topic = _topic(str(merged["topic"]).replace("{dat}", dat.name), self.subscribe)
+        self.send_topic = f"{self.topic}{_SEND_SUFFIX}"
         self.qos = _integer(merged, "qos", range(0, 2))
         self.retain = _switch(merged["retain"])
         self.capacity = _integer(merged, "queue", range(1, 2**31))
+        self.spool_limit = _integer(merged, "spoolbytes", range(1, 2**63))
         self.keepalive = _integer(merged, "keepalive", range(1, 65536))
-        self.subscribe = _switch(merged["send"])
         self.client_id = str(merged.get("client_id") or f"wsdat-{dat.name}-{uuid.uuid4().hex[:8]}")
         self.outbox: deque[str | bytes] = deque()
         self.inflight: dict[int, str | bytes] = {}
+        #: Bytes of the messages in ``outbox`` and ``inflight`` (waiting for the broker).
+        self.pending_bytes = 0
         self.inbox: deque[bytes] = deque()
+        #: Bytes of the messages in ``inbox`` (waiting for the DAT).
+        self.inbox_bytes = 0
         self.published = 0
         self.received = 0
         self.connected = False
@@ -130,6 +199,15 @@ class _Bridge:
     def pending(self) -> int:
         return len(self.outbox) + len(self.inflight)
 
+    def full(self, count: int, size: int) -> bool:
+        """Whether a queue holding ``count`` messages of ``size`` bytes takes no more (one always fits when empty)."""
+        return count >= self.capacity or (count > 0 and size >= self.spool_limit)
+
+    def queue(self, payload: str | bytes) -> None:
+        """A received message, to be published."""
+        self.outbox.append(payload)
+        self.pending_bytes += _size(payload)
+
     def notify(self) -> None:
         """Wake every task waiting in :meth:`wait_changed` (each re-checks what it waits for)."""
         self.changed.set()
@@ -141,11 +219,11 @@ class _Bridge:
     async def wait_room(self) -> None:
         self.notify()
         reported = False
-        while self.pending >= self.capacity and not self.closed:
+        while self.full(self.pending, self.pending_bytes) and not self.closed:
             if not reported:
                 reported = True
-                self.dat.monitor(f"mqtt: queue full ({self.pending} messages): reading paused until the broker "
-                                 "takes messages (backpressure)", logging.WARNING)
+                self.dat.monitor(f"mqtt: queue full ({self.pending} messages, {self.pending_bytes} bytes): reading "
+                                 "paused until the broker takes messages (backpressure)", logging.WARNING)
             await self.wait_changed()
         if reported:
             self.notify()  # others waiting on the same event
@@ -161,7 +239,7 @@ class _Bridge:
         if self.tls:
             client.tls_set_context(ssl.create_default_context())
         client.on_socket_register_write = lambda *_: None  # writes are driven by the writer task
-        client.on_socket_close = lambda _client, _userdata, sock: trio.lowlevel.notify_closing(sock)
+        client.on_socket_close = lambda _client, _userdata, sock: _closing(sock)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
@@ -177,19 +255,25 @@ class _Bridge:
         self.notify()
 
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any) -> None:
-        if self.inflight.pop(mid, None) is not None:
+        payload = self.inflight.pop(mid, None)
+        if payload is not None:
             self.published += 1
+            self.pending_bytes -= _size(payload)
             self.notify()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic == self.send_topic:
-            self.inbox.append(bytes(message.payload))
+            payload = bytes(message.payload)
+            self.inbox.append(payload)
+            self.inbox_bytes += len(payload)
             self.received += 1
             self.notify()
 
     async def _reader(self, client: mqtt.Client, sock: Any) -> None:
         while True:
-            while len(self.inbox) >= self.capacity:  # the DAT is not sending: stop reading from the broker
+            # The DAT is not sending: stop reading from the broker, which holds what is published meanwhile. One
+            # loop_read takes what the socket has buffered, so the bounds are passed by that much at most.
+            while self.full(len(self.inbox), self.inbox_bytes):
                 await self.wait_changed()
             await trio.lowlevel.wait_readable(sock)
             code = client.loop_read()
@@ -319,6 +403,7 @@ class _Bridge:
                 except ConnectError:
                     await trio.sleep(0.5)
             self.inbox.popleft()
+            self.inbox_bytes -= len(payload)
             self.notify()
 
 
@@ -330,15 +415,23 @@ class MqttBridge:
         self._nurseries: dict[int, trio.CancelScope] = {}
 
     def stats(self, dat: Any) -> dict[str, Any]:
-        """``topic``, ``published``, ``pending``, ``received`` (from ``/send``), ``connected``: ``dat``'s bridge."""
+        """``topic``, ``published``, ``pending`` (and ``pending_bytes``), ``received`` (from ``/send``), ``inbox``
+        (and ``inbox_bytes``: from ``/send``, not sent yet), ``connected``: ``dat``'s bridge."""
         bridge = self._bridges.get(id(dat))
         if bridge is None:
             return {}
         return {"topic": bridge.topic, "published": bridge.published, "pending": bridge.pending,
-                "received": bridge.received, "connected": bridge.connected}
+                "pending_bytes": bridge.pending_bytes, "received": bridge.received, "inbox": len(bridge.inbox),
+                "inbox_bytes": bridge.inbox_bytes, "connected": bridge.connected}
 
     def onStart(self, dat: Any) -> None:
-        bridge = _Bridge(dat, dat.pluginSettings("mqtt"))
+        try:
+            bridge = _Bridge(dat, dat.pluginSettings("mqtt"))
+        except ParameterError as refused:
+            # A hook's exception is only reported and the DAT would go on, not bridging; a task's ends the DAT's run
+            # with this one line (wsdat connect: exit 2; wsdat run: that DAT stops until the file is fixed).
+            dat.start_soon(_refuse, refused, name=f"{dat.name}: mqtt settings")
+            return
         self._bridges[id(dat)] = bridge
         scope = self._nurseries[id(dat)] = trio.CancelScope()
 
@@ -372,12 +465,12 @@ class MqttBridge:
     def onReceiveText(self, dat: Any, message: str) -> None:
         bridge = self._bridges.get(id(dat))
         if bridge is not None:
-            bridge.outbox.append(message)
+            bridge.queue(message)
 
     def onReceiveBinary(self, dat: Any, contents: bytes) -> None:
         bridge = self._bridges.get(id(dat))
         if bridge is not None:
-            bridge.outbox.append(contents)
+            bridge.queue(contents)
 
     async def onCook(self, dat: Any) -> None:
         bridge = self._bridges.get(id(dat))

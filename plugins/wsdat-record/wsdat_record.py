@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from wsdat_core.model.events import EventKind
+from wsdat_core.model.secrets import mask_text
 
 __all__ = ["Recorder", "default_recorder"]
 
@@ -137,7 +138,7 @@ class Recorder:
         self._write(dat, EventKind.PONG, base64=base64.b64encode(contents).decode("ascii"))
 
     def onMonitorMessage(self, dat: Any, message: str) -> None:
-        self._write(dat, EventKind.MONITOR, message=message)
+        self._write(dat, EventKind.MONITOR, message=mask_text(message))  # a recording is shared: no password in it
 
     def onCook(self, dat: Any) -> None:
         writer = self._files.get(dat.name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import trio
 import trio.testing
 
 from wsdat_core import WebSocketDAT
-from wsdat_core.faces.replay import MAX_WAIT, ReplayError, read_recording, replay, replay_wait
+from wsdat_core.faces.replay import MAX_WAIT, ReplayError, longest_line, read_recording, replay, replay_wait
 from wsdat_core.model.errors import ParameterError, WsdatError
 
 
@@ -297,3 +299,63 @@ async def test_replay_stops_at_a_bad_line_before_delivering_anything_of_its_cook
     assert dat.numRows == 2
     assert dat[1, "message"] == "one"
     dat.stop()
+
+
+# -- maxmessagesize, as a live connection applies it -----------------------------------------------------------------
+async def test_replay_refuses_a_message_over_maxmessagesize_with_a_line_and_goes_on(nursery: trio.Nursery,
+                                                                                 tmp_path: Path) -> None:
+    limit = 1000
+    unread = {**TEXT, "cook": 2, "message": "\x1b" * 20_000}  # a line longer than the limit allows: never parsed
+    assert len(json.dumps(unread)) + 1 == 120_079 > longest_line(limit)
+    path = write(tmp_path / "big.jsonl", {**TEXT, "cook": 1, "message": "é" * 500},  # 1000 bytes: fits exactly
+                 {**TEXT, "cook": 1, "message": "x" * 1001},
+                 {**BINARY, "cook": 2, "base64": b64(b"\x00" * 1001)}, unread,
+                 {**TEXT, "cook": 3, "message": "after"})
+    seen, lines = Seen(), []
+
+    class Warnings:
+        def onMonitorMessage(self, message: str) -> None:
+            lines.append(message)
+
+    dat = WebSocketDAT(callbacks=[seen, Warnings()], maxmessagesize=limit)
+    await nursery.start(dat.run_offline)
+    assert await replay(dat, path, speed=0) == 2
+    assert [event for event in seen.events if event[0] != "monitor"] == [("text", (1, "é" * 500)),
+                                                                         ("text", (2, "after"))]
+    assert lines == [
+        f"replay: {path}:2: a text message of 1,001 bytes refused: larger than maxmessagesize (1,000 bytes); skipped",
+        f"replay: {path}:3: a binary message of 1,001 bytes refused: larger than maxmessagesize (1,000 bytes); "
+        "skipped",
+        f"replay: {path}:4: a message refused: its line has 120,079 bytes, more than any message of at most "
+        "maxmessagesize (1,000 bytes) takes; skipped"]
+    dat.stop()
+
+
+def test_a_recorded_message_of_100_mb_is_refused_without_being_read_whole(tmp_path: Path) -> None:
+    """``wsdat replay`` as a process of its own, its peak memory (VmHWM, which starts afresh at exec, unlike ru_maxrss)
+    beside a replay of a small file."""
+    small = write(tmp_path / "small.jsonl", {**TEXT, "cook": 1, "message": "before"})
+    big = tmp_path / "big.jsonl"
+    with big.open("w") as out:
+        out.write(json.dumps({**TEXT, "cook": 1, "message": "before"}) + "\n")
+        head = json.dumps({**TEXT, "cook": 2, "message": ""})[:-2]
+        out.write(head)
+        for _ in range(100):
+            out.write("x" * 1_000_000)
+        out.write('"}\n')
+        out.write(json.dumps({**TEXT, "cook": 3, "message": "after"}) + "\n")
+    line = len(head) + 100_000_000 + 3
+    measure = ("import re, sys\nfrom wsdat_core.faces.cli import main\ncode = main(sys.argv[1:])\n"
+               "peak = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
+               "sys.stderr.write(f'MAXRSS {peak}\\n')\nsys.exit(code)")
+    peaks, outputs = {}, {}
+    for path in (small, big):
+        done = subprocess.run([sys.executable, "-c", measure, "replay", str(path), "--speed", "0", "--maxmessagesize",
+                               "100000", "--output", "jsonl"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        peaks[path], outputs[path] = int(done.stderr.rsplit("MAXRSS ", 1)[1]), done
+    assert [json.loads(line)["message"] for line in outputs[big].stdout.splitlines()] == ["before", "after"]
+    assert outputs[big].stderr.startswith(
+        f"wsdat: replay: {big}:2: a message refused: its line has {line:,} bytes, more than any message of at most "
+        "maxmessagesize (100,000 bytes) takes; skipped\n")
+    assert peaks[big] - peaks[small] < 30 * 1024, peaks  # KiB: the 100 MB line was never held

@@ -1,14 +1,22 @@
-"""Helpers for the tests of ``wsdat run --http``: a service runner on loopback, a plain HTTP client (the standard
-library's, in a worker thread) and a reader of the live page's Server-Sent Events."""
+"""Helpers for the tests of ``wsdat run --http``: a service runner on loopback (in this process, or ``wsdat run`` as
+a process of its own), a plain HTTP client (the standard library's, in a worker thread) and a reader of the live
+page's Server-Sent Events."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 import urllib.parse
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +141,67 @@ async def running_service(path: Path, text: str, *, http: str | None = "127.0.0.
             yield runner
         finally:
             runner.stop()
+
+
+@dataclass
+class ServiceProcess:
+    """``wsdat run FILE --http ...`` running as a process of its own: its base URL and every stderr line so far."""
+
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    url: str = ""
+    reader: threading.Thread = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.lines)
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def wait_line(self, pattern: str, timeout: float = 20) -> re.Match[str]:
+        """The first stderr line matching ``pattern`` (a regular expression), waiting for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                found = re.search(pattern, line)
+                if found:
+                    return found
+            if self.process.poll() is not None and not self.reader.is_alive():
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"no line matching {pattern!r} in: {self.stderr}")
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit code once every line was read."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(10)
+        self.reader.join(5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return code
+
+
+@contextmanager
+def service_process(path: Path, text: str, *args: str, env: dict[str, str] | None = None,
+                    listening: bool = True) -> Iterator[ServiceProcess]:
+    """``wsdat run`` of ``text`` (written to ``path``) with ``args``; once it says where the HTTP side listens (when
+    ``listening``), its :attr:`ServiceProcess.url` is that address."""
+    path.write_text(text)
+    process = subprocess.Popen([sys.executable, "-m", "wsdat_core", "run", str(path), *args],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    running = ServiceProcess(process)
+    try:
+        if listening:
+            running.url = running.wait_line(r"live page on (http://\S+)").group(1).rstrip("/")
+        yield running
+    finally:
+        running.stop()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import struct
@@ -282,20 +283,24 @@ async def test_a_non_ascii_path_is_percent_encoded(ws_server: ScriptedServer, nu
 def test_a_second_signal_ends_a_stuck_callback_at_once(signum: int, code: int, independent_server,
                                                        tmp_path: Path) -> None:
     callbacks = tmp_path / "stuck.py"
-    callbacks.write_text("def onReceiveText(dat, message):\n    while True:\n        pass\n")
+    spinning = tmp_path / "spinning"
+    callbacks.write_text(f"def onReceiveText(dat, message):\n    open({str(spinning)!r}, 'w').close()\n"
+                         "    while True:\n        pass\n")
     with subprocess.Popen([*WSDAT, "connect", independent_server.url, "--callbacks", str(callbacks)],
                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stdin is not None and proc.stderr is not None
         proc.stdin.write("hello\n")
         proc.stdin.flush()
-        time.sleep(1.0)  # the echo came back and the callback spins
+        deadline = time.monotonic() + 20
+        while not spinning.exists() and time.monotonic() < deadline:  # the echo came back and the callback spins
+            time.sleep(0.02)
         proc.send_signal(signum)
         time.sleep(0.3)
         assert proc.poll() is None  # the first signal cannot get through a callback that never returns
         proc.send_signal(signum)
         assert proc.wait(5) == code
         stderr = proc.stderr.read()
-    # the line is the loop's, 2 or 3, depending on where the signal found it
+    # the line is the loop's, 3 or 4, depending on where the signal found it
     assert f"a second {signal.Signals(signum).name}: stopped at once while the callback onReceiveText (stuck.py:" \
         in stderr
 
@@ -433,3 +438,35 @@ async def test_the_answer_to_a_message_before_a_broken_frame_goes_out_before_the
     frames = parse_client_frames(server.received[0])
     assert frames[0] == (TEXT, b"hello")
     assert frames[1][0] == CLOSE and struct.unpack("!H", frames[1][1][:2]) == (1002,)
+
+
+# -- issue 27, item 13: RFC 6874 zone ids ---------------------------------------------------------------------------
+def link_local_address() -> tuple[str, str] | None:
+    """A link-local IPv6 address of this machine and its interface (traffic to it never leaves the machine)."""
+    try:
+        rows = Path("/proc/net/if_inet6").read_text().split()
+    except OSError:
+        return None
+    for index in range(0, len(rows) - 5, 6):
+        hexed, scope, name = rows[index], rows[index + 3], rows[index + 5]
+        if scope == "20":  # link scope
+            return str(ipaddress.IPv6Address(int(hexed, 16))), name
+    return None
+
+
+async def test_a_zone_id_written_as_rfc_6874_says_reaches_a_link_local_server(nursery: trio.Nursery) -> None:
+    found = link_local_address()
+    if found is None:
+        pytest.skip("no link-local IPv6 address on this machine")
+    address, interface = found
+    server = ScriptedServer(host=f"{address}%{interface}")
+    await nursery.start(server.run)
+    dat = WebSocketDAT(netaddress=f"ws://[{address}%25{interface}]:{server.port}/zone", reconnect=False)
+    await nursery.start(dat.run)
+    assert dat.connected, dat.last_error
+    assert dat.par.endpoint.url == f"ws://[{address}%25{interface}]:{server.port}/zone"
+    request = server.requests[0]
+    assert request.path == "/zone"
+    # Host and Origin come from the same place; the zone id means nothing to the server and is left out of both
+    assert dict(request.headers)[b"origin"].decode() == f"http://[{address}]:{server.port}"
+    dat.stop()

@@ -154,7 +154,7 @@ def test_cert_and_key_serve_wss(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "line"), [
     (["serve", "nowhere"], "wsdat: error: serve: 'nowhere' is not allowed; expected [HOST:]PORT, e.g. 9090, "
-                           "127.0.0.1:9090, [::1]:9090 or 0.0.0.0:9090 (port 0-65535)"),
+                           "127.0.0.1:9090, [::1]:9090 or 0.0.0.0:9090 (port 0-65535; 0: any free port)"),
     (["serve", "0", "--key", "k.pem"], "wsdat: error: --key goes with --cert (the certificate it belongs to)"),
     (["serve", "0", "--maxclients", "0"], "wsdat: error: maxclients: '0' is not allowed; expected an integer >= 1 "
                                           "(at most 2147483647) (WebSocket clients at once)"),

@@ -65,6 +65,12 @@ maxclients = 5
         page = next(d for d in snapshot["dats"] if d["name"] == "page")
         assert page["status"]["heading"] == ["message", "client"]
         stream.close()
+        origin = {"Origin": base.rstrip("/")}
+        refused = await post(base + "api/dats/page/par", {"static": "/"}, headers=origin)
+        assert (refused.status, refused.json()) == (403, {"error": "static: TLS, address and static folder "
+                                                                   "parameters change only in the service file"})
+        assert (await post(base + "api/dats/page/par", {"maxlines": 3}, headers=origin)).status == 200
+        assert server.par.maxlines == 3
         server.par.active = False
         await wait_until(lambda: not server.listening)
         assert (await get(base + "healthz")).json()["dats"]["page"] == "inactive"

@@ -101,3 +101,23 @@ def test_written_port_and_scheme_win(host: str, scheme: str, written: int, port:
     assert ep.resource == (path if path.startswith("/") else "/" + path)
     # The resolved URL resolves to itself: resolution is idempotent.
     assert resolve_url(ep.url, port) == ep
+
+
+@pytest.mark.parametrize(("netaddress", "host", "url"), [
+    ("ws://[fe80::1%25lo]:80/", "fe80::1%lo", "ws://[fe80::1%25lo]:80/"),  # RFC 6874: %25 is an escaped %
+    ("ws://[fe80::1%25eth0]/x", "fe80::1%eth0", "ws://[fe80::1%25eth0]:80/x"),
+    ("ws://[fe80::1%lo]:81/", "fe80::1%lo", "ws://[fe80::1%25lo]:81/"),  # the lenient plain form
+])
+def test_ipv6_zone_ids_are_decoded_and_left_out_of_the_host_header(netaddress: str, host: str, url: str) -> None:
+    endpoint = resolve_url(netaddress)
+    assert (endpoint.host, endpoint.url) == (host, url)
+    assert endpoint.host_header.startswith("[fe80::1]")
+    assert resolve_url(endpoint.url) == endpoint  # the URL shown reads back the same
+
+
+@pytest.mark.parametrize("written", ["0", "65536", "99999", "x"])
+def test_a_written_port_is_refused_as_1_to_65535_never_0_to_65535(written: str) -> None:
+    with pytest.raises(ParameterError) as refused:
+        resolve_url(f"ws://u:SECRET@h:{written}/")
+    assert str(refused.value) == (f"netaddress: 'ws://u:***@h:{written}/' is not allowed; expected a port from 1 to "
+                                  f"65535 after the host ({written!r} is not in 1-65535)")

@@ -66,8 +66,8 @@ ADDRESS_REFUSALS = [
     ("ws://1:2:3/", 80, "netaddress", "IPv6 addresses written in brackets, e.g. ws://[::1]:8080/"),
     ("user@1:2:3", 80, "netaddress", "IPv6 addresses written in brackets, e.g. ws://[::1]:8080/"),
     ("[::1", 80, "netaddress", "<address> (*)"),
-    ("example.com:70000", 80, "netaddress", "<address> (*)"),
-    ("example.com:abc", 80, "netaddress", "<address> (*)"),
+    ("example.com:70000", 80, "netaddress", "a port from 1 to 65535 after the host ('70000' is not in 1-65535)"),
+    ("example.com:abc", 80, "netaddress", "a port from 1 to 65535 after the host ('abc' is not in 1-65535)"),
     ("ws://h/#frag", 80, "netaddress", "<address> (fragments '#...' are not allowed in WebSocket URLs)"),
     ("h#x", 80, "netaddress", "<address> (fragments '#...' are not allowed in WebSocket URLs)"),
     ("ws://h/p?q#", 80, "netaddress", "<address> (fragments '#...' are not allowed in WebSocket URLs)"),
@@ -85,8 +85,8 @@ ADDRESS_REFUSALS = [
     ("a..b", 80, "netaddress", "<address> ('a..b' is not a valid host name)"),
     ("ws://-x-:99/", 80, "netaddress", "<address> ('-x-' is not a valid host name)"),
     ("x" * 64, 80, "netaddress", "<address> ('" + "x" * 64 + "' is not a valid host name)"),
-    ("example.com:0", 80, "netaddress", "a port from 1 to 65535 after the host"),
-    ("ws://h:0/", 80, "netaddress", "a port from 1 to 65535 after the host"),
+    ("example.com:0", 80, "netaddress", "a port from 1 to 65535 after the host ('0' is not in 1-65535)"),
+    ("ws://h:0/", 80, "netaddress", "a port from 1 to 65535 after the host ('0' is not in 1-65535)"),
 ]
 
 

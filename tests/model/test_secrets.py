@@ -2,7 +2,17 @@
 
 import pytest
 
-from wsdat_core.model.secrets import is_credential_header, mask_header, mask_headers, mask_text, mask_url
+from wsdat_core.model.errors import ConnectError, ParameterError
+from wsdat_core.model.params import Parameters
+from wsdat_core.model.secrets import (
+    is_credential_header,
+    mask_header,
+    mask_headers,
+    mask_parameters,
+    mask_text,
+    mask_url,
+    mask_value,
+)
 
 
 @pytest.mark.parametrize(("given", "shown"), [
@@ -34,3 +44,48 @@ def test_credential_headers_are_masked_after_their_scheme_and_marked_ones_too() 
     assert mask_header("X-Upstream", "ws://a:pw@b/") == "ws://a:***@b/"
     assert is_credential_header(" AUTHORIZATION ")
     assert mask_headers([("Authorization", "tok"), ("Accept", "x")]) == [("Authorization", "***"), ("Accept", "x")]
+
+
+def test_values_of_every_shape_are_masked() -> None:
+    assert mask_value({"Authorization": "Bearer abc", "Accept": "x"}) == {"Authorization": "Bearer ***", "Accept": "x"}
+    assert mask_value((("Cookie", "a=1"), ("X-Key", "k"))) == (("Cookie", "***"), ("X-Key", "k"))
+    assert mask_value(["Authorization: Basic dTpw", "Authorization Bearer typo"], ["x-key"]) == [
+        "Authorization: Basic ***", "Authorization Bearer ***"]
+    assert mask_value(["X-Key: k"], ["X-KEY"]) == ["X-Key: ***"]
+    assert mask_value(5) == 5 and mask_value("localhost") == "localhost"
+
+
+def test_parameters_are_masked_as_every_face_shows_them() -> None:
+    shown = mask_parameters({"netaddress": "wss://u:URLPW@h/", "proxy": "socks5h://p:PROXYPW@x:1080",
+                             "headers": (("Authorization", "Bearer AUTH"), ("X-Api-Key", "KEY"), ("Accept", "a")),
+                             "secretheaders": ("x-api-key",), "maxlines": 5})
+    assert shown == {"netaddress": "wss://u:***@h/", "proxy": "socks5h://p:***@x:1080",
+                     "headers": (("Authorization", "Bearer ***"), ("X-Api-Key", "***"), ("Accept", "a")),
+                     "secretheaders": ("x-api-key",), "maxlines": 5}
+
+
+def test_errors_never_show_a_secret() -> None:
+    refused = ParameterError("headers", {"Authorization": "Bearer SECRET", "Bad Name": "x"}, "valid headers")
+    assert str(refused) == "headers: {'Authorization': 'Bearer ***', 'Bad Name': 'x'} is not allowed; expected valid " \
+                           "headers"
+    assert refused.detail == str(refused).removeprefix("headers: ")
+    assert refused.value == {"Authorization": "Bearer SECRET", "Bad Name": "x"}  # kept as given for programs
+    assert str(ConnectError("cannot connect to redis://:SECRET@h:6379/0")) == \
+        "cannot connect to redis://:***@h:6379/0"
+    with pytest.raises(ParameterError, match=r"^proxy: 'http://u:\*\*\*@h:0' is not allowed") as proxy:
+        Parameters(proxy="http://u:SECRET@h:0")
+    assert "SECRET" not in str(proxy.value) and "0-65535" not in str(proxy.value)
+    assert "1 to 65535" in str(proxy.value)
+    with pytest.raises(ParameterError) as typo:
+        Parameters(headers=["Authorization Bearer SECRET"])
+    assert "SECRET" not in str(typo.value)
+    assert Parameters(secretheaders="X-Api-Key, x-token").secretheaders.eval() == ("X-Api-Key", "x-token")
+    with pytest.raises(ParameterError, match="secretheaders: 'a b' is not allowed; expected header names"):
+        Parameters(secretheaders="a b")
+
+
+def test_the_repr_of_parameters_shows_no_secret() -> None:
+    shown = repr(Parameters(netaddress="ws://u:URLPW@h/", headers=["Authorization: Bearer AUTH", "X-K: KEY"],
+                            secretheaders="x-k", proxy="http://p:PROXYPW@x:1"))
+    assert shown == ("Parameters(netaddress='ws://u:***@h/', headers=(('Authorization', 'Bearer ***'), "
+                     "('X-K', '***')), secretheaders=('x-k',), proxy='http://p:***@x:1')")

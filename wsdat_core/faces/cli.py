@@ -11,6 +11,7 @@ import functools
 import importlib.metadata
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from .._version import __version__
 from ..host.callbacks import list_plugins, running_callback
 from ..model.errors import PluginError, WsdatError
 from ..model.sanitize import clean_line
+from ..model.secrets import mask_text
 from ..runtime.console import LOGGER_NAME
 from .watch import (
     EXIT_FAILED,
@@ -61,11 +63,11 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = clean_line(record.getMessage())
+            message = clean_line(mask_text(record.getMessage()))
             # a DAT named "wsdat" (the default here) logs "wsdat: ...": its name is not printed twice
             line = message if message.startswith(_PREFIX) else _PREFIX + message
             if self.verbose and record.exc_info:
-                line += "\n" + logging.Formatter().formatException(record.exc_info)
+                line += "\n" + mask_text(logging.Formatter().formatException(record.exc_info))
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
         except Exception:  # logging must never take the tool down
@@ -156,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..http.address import parse_http_address
+    from ..http.address import TOKEN_ENV, HttpAccess, check_token, parse_http_address
     from .config import load_service, run_service
 
     http = None
@@ -165,9 +167,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             http = parse_http_address(args.http)
         except ValueError as exc:
             raise UsageError(f"--http: {exc}") from None
+    token = args.http_token or os.environ.get(TOKEN_ENV) or None
+    if token is not None:
+        try:
+            check_token(token, "--http-token" if args.http_token else TOKEN_ENV)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     service = load_service(Path(args.file))
+    access = HttpAccess(token or service.access.token, args.http_open or service.access.open,
+                        (*service.access.hosts, *args.http_host))
     _setup_console(max(1, args.verbose))  # a service reports its status lines
-    return trio.run(functools.partial(run_service, service, http=http, watch=args.watch))
+    return trio.run(functools.partial(run_service, service, http=http, watch=args.watch, access=access))
 
 
 # ----------------------------------------------------------------------------------------------------------- parser
@@ -224,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", help="the service file, e.g. service.toml")
     run.add_argument("--http", metavar="[HOST:]PORT",
                      help="serve /metrics, /healthz, /api/dats and a live page (a port alone: on 127.0.0.1 only)")
+    run.add_argument("--http-token", metavar="TOKEN",
+                     help="the token every HTTP endpoint but /healthz and /metrics wants (Authorization: Bearer "
+                          "TOKEN); required off loopback; better in the environment variable WSDAT_HTTP_TOKEN")
+    run.add_argument("--http-open", action="store_true",
+                     help="serve an interface other than loopback without a token")
+    run.add_argument("--http-host", metavar="NAME", action="append", default=[],
+                     help="a Host name the HTTP side answers to besides this machine's own (repeatable)")
     run.add_argument("--watch", action="store_true", help="reload the service file when it changes (as SIGHUP does)")
     run.set_defaults(handler=cmd_run)
     _add_plugin_commands(commands, [verbose])
@@ -297,7 +314,7 @@ def _exit_asked(asked: SystemExit | KeyboardInterrupt) -> int:
         return 130
     code = asked.code
     if code is not None and not isinstance(code, int):
-        sys.stderr.write(f"wsdat: {clean_line(str(code))}\n")
+        sys.stderr.write(f"wsdat: {clean_line(mask_text(str(code)))}\n")
         code = EXIT_FAILED
     if callback:
         sys.stderr.write(f"wsdat: the callback {callback} called sys.exit({code or 0})\n")
@@ -312,7 +329,7 @@ def _exit_code(error: BaseException) -> int | None:
         code = EXIT_FAILED
     else:
         return None
-    sys.stderr.write(f"wsdat: error: {clean_line(str(error))}\n")
+    sys.stderr.write(f"wsdat: error: {clean_line(mask_text(str(error)))}\n")
     return code
 
 
@@ -339,5 +356,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return known
         if args is not None and args.verbose:
             raise
-        sys.stderr.write(f"wsdat: internal error: {type(error).__name__}: {error} (-v shows the traceback)\n")
+        shown = clean_line(mask_text(f"{type(error).__name__}: {error}"))
+        sys.stderr.write(f"wsdat: internal error: {shown} (-v shows the traceback)\n")
         return EXIT_FAILED

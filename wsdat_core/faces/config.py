@@ -5,6 +5,8 @@
     [service]
     name = "studio"                      # optional, used in status lines
     http = "127.0.0.1:9090"              # optional: metrics, health, API and live page (wsdat_core.http)
+    http_token = "..."                   # optional (required off loopback): Authorization: Bearer ... for the API
+    http_hosts = ["wsdat.example.com"]   # optional: Host names the HTTP side answers to besides this machine's
     watch = true                         # optional: reload when this file changes
 
     [dat.feed]                           # one table per DAT; the key is the DAT's name
@@ -49,10 +51,11 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from ..host.callbacks import settings_names
-from ..http.address import HttpAddress, parse_http_address
+from ..http.address import HttpAccess, HttpAddress, check_token, parse_http_address
 from ..model.errors import ParameterError, PluginError, ServiceFileError
 from ..model.params import SPECS, Parameters, ParSpec
 from ..model.sanitize import clean_line
+from ..model.secrets import mask_text
 from ..model.serverparams import SERVER_SPECS, ServerParameters
 from ..runtime.console import log
 from .signals import stop_on_signals
@@ -68,7 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DATConfig", "Service", "ServiceRunner", "build_dats", "load_service", "run_service"]
 
-_SERVICE_KEYS = {"name", "http", "watch"}
+_SERVICE_KEYS = {"name", "http", "http_hosts", "http_open", "http_token", "watch"}
 #: The kinds of DAT a service file holds: table name -> the parameter pages and the class that checks them together.
 _KINDS: Final[dict[str, tuple[Mapping[str, ParSpec], type[Parameters]]]] = {
     "dat": (SPECS, Parameters), "server": (SERVER_SPECS, ServerParameters)}
@@ -99,6 +102,8 @@ class Service:
     dats: list[DATConfig] = field(default_factory=list)
     #: ``[service] http``: where the HTTP side listens (None: off).
     http: HttpAddress | None = None
+    #: ``[service] http_token``, ``http_open`` and ``http_hosts``: who may use the HTTP side.
+    access: HttpAccess = field(default_factory=HttpAccess)
     #: ``[service] watch``: reload when the file changes.
     watch: bool = False
 
@@ -155,11 +160,12 @@ def load_service(path: Path) -> Service:
                     service.http = parse_http_address(value["http"])
                 except ValueError as exc:
                     raise _fail(path, _locate(lines, ("service",), "http"), "service.http", str(exc)) from None
-            if "watch" in value:
-                if not isinstance(value["watch"], bool):
-                    raise _fail(path, _locate(lines, ("service",), "watch"), "service.watch",
-                                f"{value['watch']!r} is not allowed; expected true or false")
-                service.watch = value["watch"]
+            for key in ("watch", "http_open"):
+                if key in value and not isinstance(value[key], bool):
+                    raise _fail(path, _locate(lines, ("service",), key), f"service.{key}",
+                                f"{value[key]!r} is not allowed; expected true or false")
+            service.watch = value.get("watch", False)
+            service.access = _http_access(path, lines, value)
         elif top in _KINDS and isinstance(value, dict):
             for name, params in value.items():
                 if any(config.name == name for config in service.dats):
@@ -172,6 +178,21 @@ def load_service(path: Path) -> Service:
     if not service.dats:
         raise ServiceFileError(f"{path}: dat: no DATs; add at least one [dat.NAME] or [server.NAME] table")
     return service
+
+
+def _http_access(path: Path, lines: list[str], table: dict[str, Any]) -> HttpAccess:
+    """``[service] http_token``, ``http_open`` and ``http_hosts``."""
+    token = table.get("http_token")
+    if token is not None:
+        try:
+            check_token(token, "service.http_token")
+        except ValueError as exc:
+            raise ServiceFileError(f"{path}:{_locate(lines, ('service',), 'http_token')}: {exc}") from None
+    hosts = table.get("http_hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(host, str) and host.strip() for host in hosts):
+        raise _fail(path, _locate(lines, ("service",), "http_hosts"), "service.http_hosts",
+                    f"{hosts!r} is not allowed; expected a list of host names, e.g. [\"wsdat.example.com\"]")
+    return HttpAccess(token, table.get("http_open", False), tuple(hosts))
 
 
 def _load_dat(path: Path, lines: list[str], name: str, params: object, kind: str = "dat") -> DATConfig:
@@ -199,14 +220,12 @@ def _load_dat(path: Path, lines: list[str], name: str, params: object, kind: str
         try:
             checked[key] = spec.check(key, value)
         except ParameterError as exc:
-            raise _fail(path, where, f"{kind}.{name}.{key}", f"{exc.value!r} is not allowed; expected {exc.allowed}") \
-                from None
+            raise _fail(path, where, f"{kind}.{name}.{key}", exc.detail) from None
     try:  # the rules between parameters (netaddress + port, executeloc + fromop, keyfile + certfile, secure ...)
         checker(**{k: v for k, v in checked.items() if k != "callbacks"})  # callbacks load when the DAT exists
     except ParameterError as exc:
         where = _locate(lines, table, exc.name) or line
-        raise _fail(path, where, f"{kind}.{name}.{exc.name}", f"{exc.value!r} is not allowed; expected "
-                    f"{exc.allowed}") from None
+        raise _fail(path, where, f"{kind}.{name}.{exc.name}", exc.detail) from None
     settings = _plugin_settings(path, lines, table, settings, checked.get("callbacks", ()))
     return DATConfig(name, checked, line, settings, kind)
 
@@ -311,9 +330,11 @@ class ServiceRunner:
     """
 
     def __init__(self, service: Service, *, http: HttpAddress | None = None, watch: bool = False,
-                 signals: bool = True) -> None:
+                 signals: bool = True, access: HttpAccess | None = None) -> None:
         self.service = service
         self.http = http or service.http
+        #: Who may use the HTTP side (the file's ``http_token``, ``http_open`` and ``http_hosts`` unless given).
+        self.access = access or service.access
         self._http_from_file = http is None and service.http is not None
         self.watch = watch or service.watch
         self.signals = signals
@@ -353,7 +374,7 @@ class ServiceRunner:
                 from ..http.server import serve_http
 
                 self.hub = Hub(service.name)
-                self.http_url = await nursery.start(self._serve_http, serve_http, self.hub, self.http)
+                self.http_url = await nursery.start(self._serve_http, serve_http, self.hub, self.http, self.access)
                 log.info("%s: http: metrics, health, API and live page on %s", service.name, self.http_url)
             log.info("%s: starting %d DAT(s): %s", service.name, len(self.running), ", ".join(self.running))
             for entry in self.running.values():
@@ -402,7 +423,9 @@ class ServiceRunner:
 
     async def _run_dat(self, entry: _Running) -> None:
         """One DAT's run, so that an internal error in it never takes the service (or another DAT) down: it is
-        reported in one line and the DAT is started again after a delay (1 s, doubling up to 60 s)."""
+        reported in one line and the DAT is started again after a delay (1 s, doubling up to 60 s). A setting that
+        cannot work (a plugin refusing its settings with a ParameterError) stops only that DAT, with one line: starting
+        it again would fail the same way, so it waits for the service file to be fixed and reloaded."""
         with entry.scope:
             try:
                 delay = _RESTART_FIRST
@@ -412,6 +435,9 @@ class ServiceRunner:
                         await self._run_once(entry)
                         return
                     except Exception as raised:  # isolation is the point: report it, restart the DAT
+                        if isinstance(_sole(raised), (ParameterError, PluginError)):
+                            self._refused(entry, _sole(raised))
+                            return
                         if trio.current_time() - started >= _RESTART_MAX:
                             delay = _RESTART_FIRST
                         self._failed(entry, _sole(raised), delay)
@@ -430,13 +456,20 @@ class ServiceRunner:
             nursery.cancel_scope.cancel()
 
     def _failed(self, entry: _Running, error: BaseException, delay: float) -> None:
+        self._report(entry, f"stopped by an internal error ({type(error).__name__}: {error}); "
+                            f"starting again in {delay:g} s")
+        log.debug("%s: the traceback of that error", entry.dat.name, exc_info=error)  # at -vv only
+
+    def _refused(self, entry: _Running, error: BaseException) -> None:
+        self._report(entry, f"stopped: {error}; fix {self.service.path} (a reload starts it again)")
+
+    def _report(self, entry: _Running, line: str) -> None:
         dat = entry.dat
-        line = clean_line(f"stopped by an internal error ({type(error).__name__}: {error}); "
-                          f"starting again in {delay:g} s")
+        line = clean_line(mask_text(line))
         dat.last_error = line
         if self.hub is not None:
             self.hub.set_failure(dat.name, line)
-        log.error("%s: %s", dat.name, line, exc_info=error)
+        log.error("%s: %s", dat.name, line)
 
     # -- signals and reloading ------------------------------------------------------------------------------------
     async def _handle_signals(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -554,6 +587,9 @@ class ServiceRunner:
             self.hub.rename(service.name)
         if service.http != before.http and self._http_from_file:
             log.warning("%s: http: a new address takes effect when the service starts again", service.name)
+        if service.access != before.access:
+            log.warning("%s: http: new http_token, http_open or http_hosts take effect when the service starts again",
+                        service.name)
         parts = [f"{len(plan.unchanged)} unchanged"]
         parts += [f"{what} {', '.join(names)}" for what, names in (
             ("changed", [f"{e.config.name} ({', '.join(sorted(c))})" for e, _cfg, c in plan.changed]),
@@ -578,13 +614,14 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
-async def run_service(service: Service, *, http: HttpAddress | None = None, watch: bool = False) -> int:
+async def run_service(service: Service, *, http: HttpAddress | None = None, watch: bool = False,
+                      access: HttpAccess | None = None) -> int:
     """Run every DAT of ``service`` until SIGINT or SIGTERM (SIGHUP reloads the file); returns the exit code (0).
 
-    ``http`` (or the file's ``[service] http``) serves metrics, health, the API and the live page; ``watch`` (or
-    ``[service] watch``) reloads when the file changes.
+    ``http`` (or the file's ``[service] http``) serves metrics, health, the API and the live page to whom ``access``
+    (or the file's ``http_token``, ...) lets in; ``watch`` (or ``[service] watch``) reloads when the file changes.
     """
-    runner = ServiceRunner(service, http=http, watch=watch, signals=False)
+    runner = ServiceRunner(service, http=http, watch=watch, signals=False, access=access)
     token = trio.lowlevel.current_trio_token()
 
     def stop(signum: int) -> None:  # from the signal handler: flags and the trio token only

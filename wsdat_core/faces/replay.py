@@ -12,6 +12,12 @@ replayed. A line must be UTF-8 text holding one JSON object with a known ``event
 ``connect`` a string ``url`` if any; ``dat`` a string and ``cook`` an integer if present. Strings must be valid
 Unicode (no lone surrogates from ``\\ud800``-style escapes), as received WebSocket text always is.
 
+Limits. A replay applies the DAT's ``maxmessagesize`` as a live connection does: a text message of more UTF-8 bytes, or
+a binary message (ping, pong) of more bytes, is refused with one warning line naming ``file:line`` and the replay goes
+on with the next line. Memory stays bounded by the limit: a line is read whole only up to
+:func:`longest_line` (what the largest allowed message takes as JSON, every character escaped); a longer line is
+skipped in chunks without being read whole, and refused the same way.
+
 Timing. Each wait is the gap between a cook's recorded time and the previous cook's, divided by ``speed``, and at
 most :data:`MAX_WAIT` (one hour) of real time: a recording with an overnight pause, or a corrupt timestamp such as
 ``1e308``, still replays, with that pause shortened to one hour. Waits are scheduled from the previous cook's
@@ -25,11 +31,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import math
 from collections.abc import Generator, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import trio
 
@@ -39,10 +46,16 @@ from ..model.events import RECEIVED_KINDS, EventKind
 if TYPE_CHECKING:
     from ..runtime.dat import WebSocketDAT
 
-__all__ = ["MAX_WAIT", "ReplayError", "read_recording", "replay", "replay_wait"]
+__all__ = ["MAX_WAIT", "REFUSED", "ReplayError", "longest_line", "read_recording", "replay", "replay_wait"]
 
 #: The longest real wait (seconds) between two replayed cooks, whatever the recorded gap and ``speed``.
 MAX_WAIT = 3600.0
+#: The event :func:`read_recording` yields in place of a message larger than the limit: ``(REFUSED, line)``.
+REFUSED: Final = "refused"
+#: JSON writes a byte of text as at most 6 (``\u001b``); the rest of a record (time, names, row) fits in this.
+_ESCAPED_BYTES: Final = 6
+_RECORD_OVERHEAD: Final = 64 * 1024
+_SKIP_CHUNK: Final = 1024 * 1024
 
 # Recordings name events by their kind's label (wsdat_core.model.events.EventKind).
 _BINARY_EVENTS = frozenset(kind.label for kind in (EventKind.BINARY, EventKind.PING, EventKind.PONG))
@@ -100,6 +113,37 @@ def _event(record: dict[str, Any]) -> tuple[str, Any]:
     return kind, None  # disconnect
 
 
+def longest_line(max_message_size: int) -> int:
+    """The longest recording line a message of at most ``max_message_size`` bytes can take (every byte escaped as
+    JSON's ``\\u00XX``, base64 being shorter): longer lines are refused without being read whole."""
+    return _ESCAPED_BYTES * max_message_size + _RECORD_OVERHEAD
+
+
+def _message_size(event: tuple[str, Any]) -> int:
+    kind, payload = event
+    if isinstance(payload, bytes):
+        return len(payload)
+    return len(payload.encode("utf-8")) if kind in _RECEIVED_EVENTS and isinstance(payload, str) else 0
+
+
+def _read_line(lines: IO[bytes], limit: int | None) -> tuple[bytes | None, int]:
+    """The next line (b"" at the end), or None and its length when it is longer than ``limit``: the rest of such a
+    line is read in chunks and dropped, never held whole."""
+    if limit is None:
+        raw = lines.readline()
+        return raw, len(raw)
+    raw = lines.readline(limit + 1)
+    if len(raw) <= limit or raw.endswith(b"\n"):
+        return raw, len(raw)
+    length = len(raw)
+    while not raw.endswith(b"\n"):
+        raw = lines.readline(_SKIP_CHUNK)
+        if not raw:
+            break
+        length += len(raw)
+    return None, length
+
+
 def _parse(raw: bytes) -> tuple[float, tuple[Any, ...], tuple[str, Any]]:
     """``(time, cook key, event)`` of one non-blank line."""
     try:
@@ -127,10 +171,12 @@ def _parse(raw: bytes) -> tuple[float, tuple[Any, ...], tuple[str, Any]]:
     return moment, (dat, cook, event[0] in _RECEIVED_EVENTS), event
 
 
-def _recording(path: Path) -> Generator[tuple[float, list[tuple[str, Any]]], None, None]:
+def _recording(path: Path, max_message_size: int | None
+               ) -> Generator[tuple[float, list[tuple[str, Any]]], None, None]:
     group: list[tuple[str, Any]] = []
     key: tuple[Any, ...] | None = None
     started = 0.0
+    limit = None if max_message_size is None else longest_line(max_message_size)
     try:
         lines = path.open("rb")
     except OSError as exc:
@@ -139,22 +185,30 @@ def _recording(path: Path) -> Generator[tuple[float, list[tuple[str, Any]]], Non
         number = 0
         while True:
             try:
-                raw = lines.readline()
+                raw, length = _read_line(lines, limit)
             except OSError as exc:
                 raise ReplayError(f"{path}:{number + 1}: cannot read: {exc.strerror or exc}") from None
-            if not raw:
+            if raw == b"":
                 break
             number += 1
+            if raw is None:  # a message this long cannot be within the limit: refused where it stands, unread
+                group.append((REFUSED, f"{path}:{number}: a message refused: its line has {length:,} bytes, more "
+                                       f"than any message of at most maxmessagesize ({max_message_size:,} bytes) "
+                                       "takes; skipped"))
+                continue
             if not raw.strip():
                 continue
             try:
                 moment, record_key, event = _parse(raw)
             except _BadLine as exc:
                 raise ReplayError(f"{path}:{number}: not a wsdat-record line ({exc})") from None
-            if group and record_key != key:
+            if max_message_size is not None and _message_size(event) > max_message_size:
+                event = (REFUSED, f"{path}:{number}: a {event[0]} message of {_message_size(event):,} bytes refused: "
+                                  f"larger than maxmessagesize ({max_message_size:,} bytes); skipped")
+            if key is not None and record_key != key:
                 yield started, group
-                group = []
-            if not group:
+                group, key = [], None
+            if key is None:  # the cook's first event (refused lines before it join it, untimed)
                 started = moment
             key = record_key
             group.append(event)
@@ -162,10 +216,13 @@ def _recording(path: Path) -> Generator[tuple[float, list[tuple[str, Any]]], Non
         yield started, group
 
 
-def read_recording(path: Path | str) -> Iterator[tuple[float, list[tuple[str, Any]]]]:
+def read_recording(path: Path | str, max_message_size: int | None = None
+                   ) -> Iterator[tuple[float, list[tuple[str, Any]]]]:
     """``(time, events)`` per recorded cook, in order. Lines are checked as they are read; a bad one raises
-    :class:`ReplayError` naming ``file:line`` before its cook is yielded."""
-    return _recording(Path(path))
+    :class:`ReplayError` naming ``file:line`` before its cook is yielded. A message larger than ``max_message_size``
+    bytes (None: no limit) is yielded as ``(REFUSED, line)`` in its place, and never read whole (see
+    :func:`longest_line`)."""
+    return _recording(Path(path), max_message_size)
 
 
 def replay_wait(gap: float, speed: float) -> float:
@@ -185,12 +242,29 @@ async def replay(dat: WebSocketDAT, path: Path | str, speed: float = 1.0) -> int
     count = 0
     previous: float | None = None
     planned = trio.current_time()
-    with closing(_recording(Path(path))) as recording:
+    with closing(_recording(Path(path), dat.par.value("maxmessagesize"))) as recording:
         for moment, events in recording:
             if previous is not None and speed > 0:
                 planned += replay_wait(moment - previous, speed)
                 await trio.sleep_until(planned)
             previous = moment
-            await dat.deliver(events)
-            count += len(events)
+            count += await _deliver(dat, events)
     return count
+
+
+async def _deliver(dat: WebSocketDAT, events: list[tuple[str, Any]]) -> int:
+    """One recorded cook through ``dat``; a refused message is one warning line where it stood. Returns the number
+    of events delivered."""
+    delivered = 0
+    batch: list[tuple[str, Any]] = []
+    for event in events:
+        if event[0] != REFUSED:
+            batch.append(event)
+            continue
+        if batch:
+            await dat.deliver(batch)
+            delivered, batch = delivered + len(batch), []
+        dat.monitor(f"replay: {event[1]}", logging.WARNING)
+    if batch:
+        await dat.deliver(batch)
+    return delivered + len(batch)

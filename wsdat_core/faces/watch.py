@@ -53,7 +53,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 SAVE_FORMATS = {".csv": "to_csv", ".tsv": "to_tsv", ".json": "to_json"}
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}\s*)+")
-_LIST_PARAMS = {"callbacks", "headers", "subprotocols"}
+_LIST_PARAMS = {"callbacks", "headers", "secretheaders", "subprotocols"}
 # Short, familiar spellings kept beside the parameter names (websocat/wscat users type these).
 _ALIASES = {"executeloc": ["--execute-from"], "headers": ["--header", "-H"], "subprotocols": ["--subprotocol"]}
 

@@ -24,6 +24,7 @@ import trio
 
 from ..model.events import BinaryReceived, Event, Monitor, TextReceived
 from ..model.sanitize import clean_line
+from ..model.secrets import mask_text
 from ..model.servertable import tagged
 from ..model.table import hex_bytes
 
@@ -86,11 +87,12 @@ class Panel:
                 self.rows.append((self.row_seq, _with_client(event, event.contents)))
         elif isinstance(event, Monitor):
             self.line_seq += 1
-            self.lines.append((self.line_seq, time.time(), event.message))
+            self.lines.append((self.line_seq, time.time(), mask_text(event.message)))
 
     # -- what pages and the API are sent --------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         dat = self.dat
+        last_error = self.failure or dat.last_error
         return {
             "kind": kind_of(dat),
             "url": dat.par.endpoint.url,
@@ -98,7 +100,7 @@ class Panel:
             "active": bool(dat.par.active),
             "connected": dat.connected,
             "stalled": dat.stalled,
-            "last_error": self.failure or dat.last_error,
+            "last_error": None if last_error is None else mask_text(last_error),
             "heading": list(dat.table.heading),
             "num_rows": dat.numRows,
         }

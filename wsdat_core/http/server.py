@@ -13,7 +13,7 @@ from hypercorn.typing import Framework
 
 from ..model.errors import WsdatError
 from ..runtime.console import log
-from .address import HttpAddress
+from .address import HttpAccess, HttpAddress, check_access
 from .app import build_app
 from .hub import Hub
 
@@ -30,14 +30,20 @@ class HttpError(WsdatError, ValueError):
     """The HTTP side cannot listen where asked (address in use, no such interface)."""
 
 
-async def serve_http(hub: Hub, address: HttpAddress, *,
+async def serve_http(hub: Hub, address: HttpAddress, access: HttpAccess | None = None, *,
                      task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve ``hub`` on ``address`` until cancelled or ``hub.close()``; ``await nursery.start(serve_http, ...)``
-    returns the base URL once listening (with the port the OS chose for port 0).
+    """Serve ``hub`` on ``address`` to whom ``access`` lets in, until cancelled or ``hub.close()``;
+    ``await nursery.start(serve_http, ...)`` returns the base URL once listening (with the port the OS chose for
+    port 0). An interface other than loopback is served only with a token (or ``access.open``), with a warning line.
 
     Raises:
-      HttpError: when the address cannot be listened on.
+      HttpError: when the address cannot be listened on, or needs a token it was not given.
     """
+    access = access or HttpAccess()
+    try:
+        check_access(address, access)
+    except ValueError as exc:
+        raise HttpError(str(exc)) from None
     config = Config()
     config.bind = [address.bind]
     config.accesslog = None
@@ -50,7 +56,8 @@ async def serve_http(hub: Hub, address: HttpAddress, *,
             await hub.wait(1.0)
 
     async def run(*, task_status: trio.TaskStatus[list[str]]) -> None:
-        await serve(cast(Framework, build_app(hub, address)), config, shutdown_trigger=closed, task_status=task_status)
+        await serve(cast(Framework, build_app(hub, address, access)), config, shutdown_trigger=closed,
+                    task_status=task_status)
 
     async with trio.open_nursery() as nursery:
         try:
@@ -61,4 +68,8 @@ async def serve_http(hub: Hub, address: HttpAddress, *,
                 error = error.exceptions[0]
             why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             raise HttpError(f"http: cannot listen on {address.bind}: {why}") from None
+        if not address.loopback:
+            log.warning("http: %s is reachable from other machines; %s", address.bind,
+                        "every endpoint but /healthz and /metrics wants the token" if access.token is not None else
+                        "it is served WITHOUT a token (--http-open): whoever reaches it can drive the DATs")
         task_status.started(binds[0].rstrip("/") + "/")

@@ -9,6 +9,10 @@ TouchDesigner's rule, made precise:
   parameter left at TD's default of 80, port 443 is used (TLS on port 80 is never what a user means);
 * path and query are kept (``/`` when there is no path); fragments are not allowed in WebSocket URLs (RFC 6455 3);
 * IPv6 literals are written in brackets (``[::1]:8080``); a bare IPv6 address without scheme or port is accepted too;
+  a link-local address names its interface with a zone id as RFC 6874 writes it, ``[fe80::1%25eth0]`` (``%25`` is an
+  escaped ``%``; the plain ``[fe80::1%eth0]`` works too); the zone id is used to connect and left out of ``Host``
+  (it means nothing to the server, as Python's http.client and curl do);
+* a port written in ``netaddress`` is from 1 to 65535;
 * ``user:password@`` before the host is sent as HTTP Basic authorization (percent-escapes decoded); wherever the URL is
   shown (:attr:`Endpoint.url`: monitor lines, the live view, logs) the password reads ``***``.
 
@@ -21,11 +25,11 @@ import base64
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from .errors import ParameterError
 
-__all__ = ["DEFAULT_PORT", "Endpoint", "resolve_url", "shown_userinfo"]
+__all__ = ["DEFAULT_PORT", "PORT_RANGE", "Endpoint", "port_in", "resolve_url", "shown_userinfo"]
 
 DEFAULT_PORT = 80
 _SECURE_PORT = 443
@@ -37,6 +41,8 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 _PORT_SUFFIX = re.compile(r":[0-9]*")  # what may follow "[IPv6]" in a netloc (urlsplit checks the number itself)
 _ALLOWED = "a host name, IPv4 address or [IPv6] address, optionally with ws:// or wss://, :port and /path"
+#: What a port may be, wherever one is written (0 is refused: it means "any port" only to a listening socket).
+PORT_RANGE = "a port from 1 to 65535"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +67,16 @@ class Endpoint:
 
     @property
     def netloc(self) -> str:
-        """``host:port`` with IPv6 hosts in brackets; the port is always written."""
-        host = f"[{self.host}]" if self.is_ipv6 else self.host
+        """``host:port`` with IPv6 hosts in brackets (a zone id written ``%25``, RFC 6874); the port is always
+        written."""
+        host = f"[{self.host.replace('%', '%25', 1)}]" if self.is_ipv6 else self.host
         return f"{host}:{self.port}"
 
     @property
     def host_header(self) -> str:
-        """The HTTP ``Host`` header: the port is left out when it is the scheme's default (RFC 6455 4.1)."""
-        host = f"[{self.host}]" if self.is_ipv6 else self.host
+        """The HTTP ``Host`` header: the port is left out when it is the scheme's default (RFC 6455 4.1), and so is
+        an IPv6 zone id."""
+        host = f"[{self.host.partition('%')[0]}]" if self.is_ipv6 else self.host
         default = _SECURE_PORT if self.secure else DEFAULT_PORT
         return host if self.port == default else f"{host}:{self.port}"
 
@@ -105,6 +113,19 @@ def _check_port(value: object, name: str = "port") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise ParameterError(name, value, "an integer from 1 to 65535")
     return value
+
+
+def port_in(parts: SplitResult) -> int | None:
+    """The port written in a split URL (None when none is); ``ValueError`` saying "a port from 1 to 65535 after the
+    host" for anything else, 0 included (urlsplit alone accepts 0 and says "0-65535")."""
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is None or port > 0:
+        return port
+    written = parts.netloc.rpartition("]")[2].rpartition(":")[2]
+    raise ValueError(f"{PORT_RANGE} after the host ({written!r} is not in 1-65535)")
 
 
 def resolve_url(netaddress: str, port: int = DEFAULT_PORT) -> Endpoint:
@@ -150,16 +171,17 @@ def resolve_url(netaddress: str, port: int = DEFAULT_PORT) -> Endpoint:
 
     try:
         parts = urlsplit("//" + rest)
-        written_port = parts.port
-    except ValueError as exc:  # bad port or bad brackets
+    except ValueError as exc:  # bad brackets
         raise ParameterError("netaddress", netaddress, f"{_ALLOWED} ({exc})") from None
+    try:
+        written_port = port_in(parts)
+    except ValueError as exc:
+        raise ParameterError("netaddress", netaddress, str(exc)) from None
     if parts.fragment or "#" in rest:
         raise ParameterError("netaddress", netaddress,
                              _ALLOWED + " (fragments '#...' are not allowed in WebSocket URLs)")
     host = _check_host(parts.netloc, parts.hostname, netaddress)
     if written_port is not None:
-        if written_port == 0:
-            raise ParameterError("netaddress", netaddress, "a port from 1 to 65535 after the host")
         effective_port = written_port
     elif sep and scheme == "wss" and port == DEFAULT_PORT:
         effective_port = _SECURE_PORT
@@ -188,6 +210,9 @@ def _check_host(netloc: str, hostname: str | None, netaddress: str) -> str:
     if host_part.startswith("["):
         close = host_part.find("]")
         literal = host_part[1:close] if close > 0 else ""
+        address_part, escaped, zone = literal.partition("%25")
+        if escaped:  # RFC 6874: "%25" then the zone id, itself percent-encoded
+            literal = f"{address_part}%{unquote(zone)}" if zone else address_part + "%"
         try:
             address = str(ipaddress.IPv6Address(literal))
         except ValueError:

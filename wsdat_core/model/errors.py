@@ -1,10 +1,14 @@
 """The error types of wsdat.
 
 Every failure a user can cause or meet has a type here, so callers can catch exactly what they mean and the CLI can
-turn any of them into one clear line. All of them derive from :class:`WsdatError`.
+turn any of them into one clear line. All of them derive from :class:`WsdatError`, whose text never shows a secret:
+URL passwords read ``***`` (``str(error)``, wherever the error is printed, logged or answered), and a refused value
+is shown with its credentials masked (:mod:`wsdat_core.model.secrets`).
 """
 
 from __future__ import annotations
+
+from .secrets import mask_text, mask_value
 
 __all__ = [
     "ConnectError",
@@ -25,22 +29,30 @@ __all__ = [
 class WsdatError(Exception):
     """Base class of every error raised by wsdat."""
 
+    def __str__(self) -> str:
+        # Messages quote what the user gave (URLs, settings); a password in them is never shown back.
+        return mask_text(super().__str__())
+
 
 class ParameterError(WsdatError, ValueError):
     """A parameter got a value it does not allow.
 
     The message names the parameter, the rejected value and what is allowed, e.g.
-    ``port: 70000 is not allowed; expected an integer from 1 to 65535``.
+    ``port: 70000 is not allowed; expected an integer from 1 to 65535``; :attr:`detail` is the same without the name.
+    The value is shown with its secrets masked (``'ws://u:***@host:99999/'``, ``{'Authorization': 'Bearer ***'}``);
+    :attr:`value` keeps it as given.
     """
 
     def __init__(self, name: str, value: object, allowed: str) -> None:
         self.name = name
         self.value = value
         self.allowed = allowed
-        shown = repr(value)
+        shown = repr(mask_value(value))
         if len(shown) > 80:  # a 400-digit number is named, not printed whole
             shown = f"{shown[:40]}...{shown[-20:]} ({len(shown)} characters)"
-        super().__init__(f"{name}: {shown} is not allowed; expected {allowed}")
+        #: ``'...' is not allowed; expected ...``: the message without the parameter's name.
+        self.detail = mask_text(f"{shown} is not allowed; expected {allowed}")
+        super().__init__(f"{name}: {self.detail}")
 
 
 class PluginError(WsdatError):

@@ -22,10 +22,12 @@ from typing import Any, ClassVar, Final
 from .address import DEFAULT_PORT, Endpoint, resolve_url
 from .errors import ParameterError
 from .proxy import check_proxy
+from .secrets import mask_parameters, mask_value
 
 __all__ = [
     "EXECUTE_FROM",
     "HOST_PARAMS",
+    "PROTECTED_PARAMS",
     "SPECS",
     "Effect",
     "Par",
@@ -166,7 +168,7 @@ def _headers(name: str, value: object) -> tuple[tuple[str, str], ...]:
         if isinstance(item, str):
             key, sep, val = item.partition(":")
             if not sep:
-                raise ParameterError(name, value, allowed + f" ({item!r} has no ':')")
+                raise ParameterError(name, value, allowed + f" ({mask_value(item)!r} has no ':')")
             item = (key, val)
         if not (isinstance(item, tuple) and len(item) == 2 and all(isinstance(p, str) for p in item)):
             raise ParameterError(name, value, allowed)
@@ -198,6 +200,17 @@ def _header_value_char(ch: str) -> bool:
     """RFC 9110 field-value characters: visible ASCII, space, tab and obs-text (Latin-1 0x80-0xFF)."""
     code = ord(ch)
     return code == 0x09 or 0x20 <= code <= 0x7E or 0x80 <= code <= 0xFF
+
+
+def _header_names(name: str, value: object) -> tuple[str, ...]:
+    """Header names: a list, or one string of names separated by commas."""
+    if value is None:
+        return ()
+    items = [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and _is_token(i.strip()) for i in items):
+        raise ParameterError(name, value, "header names (HTTP tokens such as 'X-Api-Key'), a list or separated by "
+                             "commas")
+    return tuple(i.strip() for i in items)
 
 
 def _subprotocols(name: str, value: object) -> tuple[str, ...]:
@@ -248,6 +261,9 @@ class ParSpec:
     effect: Effect = Effect.READ
     #: The value a command-line flag takes (``None``: a switch).
     metavar: str | None = None
+    #: False for what the DAT trusts and sends along (TLS files, proxy, headers): whoever changes it could read the
+    #: DAT's credentials or its traffic, so the HTTP API never changes it (the service file does).
+    remote: bool = True
 
     @property
     def label(self) -> str:
@@ -267,6 +283,7 @@ _LABELS: Final = {
     "netaddress": "Network Address", "executeloc": "Execute from", "fromop": "From Operator", "maxlines": "Max Lines",
     "clear": "Clear Output", "bytes": "Bytes Column", "cafile": "CA File", "certfile": "Certificate File",
     "keyfile": "Key File", "subprotocols": "Subprotocols", "binaryrows": "Binary Rows",
+    "secretheaders": "Secret Headers",
     "maxmessagesize": "Max Message Size", "reconnectdelay": "Reconnect Delay", "reconnectfactor": "Reconnect Factor",
     "reconnectmaxdelay": "Reconnect Max Delay", "pinginterval": "Ping Interval", "pingtimeout": "Ping Timeout",
     "autopong": "Auto Pong", "sendqueuesize": "Send Queue Size",
@@ -294,15 +311,18 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             effect=Effect.RECONNECT, metavar="MS"),
     # TLS and handshake (wsdat)
     ParSpec("cafile", None, _existing_file, "PEM file of CA certificates to trust instead of the system store.", "TLS",
-            effect=Effect.RECONNECT, metavar="FILE"),
+            effect=Effect.RECONNECT, metavar="FILE", remote=False),
     ParSpec("certfile", None, _existing_file, "PEM client certificate (may hold the key too).", "TLS",
-            effect=Effect.RECONNECT, metavar="FILE"),
+            effect=Effect.RECONNECT, metavar="FILE", remote=False),
     ParSpec("keyfile", None, _existing_file, "PEM private key of the client certificate.", "TLS",
-            effect=Effect.RECONNECT, metavar="FILE"),
+            effect=Effect.RECONNECT, metavar="FILE", remote=False),
     ParSpec("insecure", False, _to_bool, "Skip TLS certificate and host name checks (warns on every connect).",
-            "TLS", effect=Effect.RECONNECT),
+            "TLS", effect=Effect.RECONNECT, remote=False),
     ParSpec("headers", (), _headers, "Extra HTTP headers for the handshake ('Name: value').", "TLS",
-            effect=Effect.RECONNECT, metavar="K:V"),
+            effect=Effect.RECONNECT, metavar="K:V", remote=False),
+    ParSpec("secretheaders", (), _header_names,
+            "Headers whose values are credentials, masked wherever wsdat shows them, as Authorization, "
+            "Proxy-Authorization and Cookie always are.", "TLS", metavar="NAME", remote=False),
     ParSpec("subprotocols", (), _subprotocols, "WebSocket subprotocols to offer.", "TLS", effect=Effect.RECONNECT,
             metavar="NAME"),
     ParSpec("compression", "deflate", _choice(COMPRESSION),
@@ -311,7 +331,7 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
     ParSpec("proxy", "", check_proxy,
             "Proxy: '' reads wss_proxy/https_proxy, ws_proxy/http_proxy, all_proxy and no_proxy from the "
             "environment; 'off'; or http://[user:pass@]host:port, https://..., socks5://, socks5h://, socks4://.",
-            "TLS", effect=Effect.RECONNECT, metavar="URL"),
+            "TLS", effect=Effect.RECONNECT, metavar="URL", remote=False),
     ParSpec("maxredirects", 10, _integer(0, 100, unit="redirects followed"),
             "HTTP redirects (301/302/303/307/308) of the upgrade request followed at most; wss to ws is refused.",
             "TLS", effect=Effect.RECONNECT, metavar="N"),
@@ -378,6 +398,8 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
 
 #: The parameters that choose the callbacks and their ``me``: loaded (and checked) before a change is committed.
 HOST_PARAMS: Final = frozenset(name for name, spec in SPECS.items() if spec.effect is Effect.HOST)
+#: The parameters the HTTP API refuses to change besides those: see :attr:`ParSpec.remote`.
+PROTECTED_PARAMS: Final = frozenset(name for name, spec in SPECS.items() if not spec.remote)
 
 
 def _value_of(other: object) -> object:
@@ -597,7 +619,7 @@ class Parameters:
         return _check_together(values)
 
     def __repr__(self) -> str:
-        changed = {k: v for k, v in self._values.items() if v != self.specs[k].default}
+        changed = mask_parameters({k: v for k, v in self._values.items() if v != self.specs[k].default})
         return f"Parameters({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     # -- writing ------------------------------------------------------------------------------------------------

@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
-from .address import Endpoint, shown_userinfo
+from .address import Endpoint, port_in, shown_userinfo
 from .errors import ParameterError
 
 __all__ = ["OFF", "PROXY_SCHEMES", "ProxySpec", "check_proxy", "parse_proxy", "proxy_for"]
 
 OFF: Final = "off"
 PROXY_SCHEMES: Final = {"http": 8080, "https": 443, "socks4": 1080, "socks4a": 1080, "socks5": 1080, "socks5h": 1080}
-_ALLOWED: Final = ("'' (from the environment), 'off', or a proxy URL: http://[user:pass@]host:port, https://..., "
-                   "socks5://, socks5h://, socks4://")
+_ALLOWED: Final = ("'' (from the environment), 'off', or a proxy URL: http://host:port (user:password@ before the host "
+                   "to log in), https://..., socks5://, socks5h://, socks4://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +60,8 @@ def parse_proxy(text: str, name: str = "proxy") -> ProxySpec:
     """A proxy URL as a :class:`ProxySpec`; :class:`ParameterError` naming ``name`` when it is not one."""
     try:
         parts = urlsplit(text.strip())
-        port = parts.port
-    except ValueError as exc:
+        port = port_in(parts)
+    except ValueError as exc:  # bad brackets, or a port that is not from 1 to 65535
         raise ParameterError(name, text, f"{_ALLOWED} ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in PROXY_SCHEMES:

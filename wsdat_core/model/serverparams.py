@@ -81,7 +81,7 @@ SERVER_SPECS: Final[Mapping[str, ParSpec]] = _specs(
             "with 1012 service restart).", page=_WEB, effect=Effect.RECONNECT),
     ParSpec("address", DEFAULT_ADDRESS, _address,
             "The interface to listen on: loopback by default; 0.0.0.0 or :: (every interface) or another address "
-            "must be named.", _WEB, effect=Effect.RECONNECT, metavar="HOST"),
+            "must be named.", _WEB, effect=Effect.RECONNECT, metavar="HOST", remote=False),
     _shared("port", "The port to listen on (0: one the system picks; webServerDAT.url says which).", page=_WEB,
             default=DEFAULT_SERVER_PORT, check=_integer(0, 65535, range_=True)),
     replace(SPECS["insecure"], name="secure", help="TLS (https:// and wss://) with certificate and privatekey.",
@@ -98,7 +98,7 @@ SERVER_SPECS: Final[Mapping[str, ParSpec]] = _specs(
             page=_WEB),
     _shared("reload", page=_WEB),
     ParSpec("static", "", _folder, "A folder whose files answer plain HTTP GET and HEAD requests when no "
-            "onHTTPRequest callback does ('' = none).", _WEB, metavar="DIR"),
+            "onHTTPRequest callback does ('' = none).", _WEB, metavar="DIR", remote=False),
     # Received Messages page (as the WebSocket DAT's, with a client column)
     _shared("clamp"),
     _shared("maxlines"),

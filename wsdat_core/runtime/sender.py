@@ -110,13 +110,17 @@ class Sender:
         info = self.dat.info
         while True:
             items = await queue.take(SEND_BATCH_BYTES)
+            written = False
             try:
                 await link.send(items)
+                written = True
             except ConnectionClosedError:
-                queue.lost += len(items)  # reported with what is still queued when the connection ends
-                settle(items, False)
-                queue.written()
                 return
+            finally:
+                if not written:  # refused, broken, or cancelled in the middle: whoever waits learns it was not sent
+                    queue.lost += len(items)  # reported with what is still queued when the connection ends
+                    settle(items, False)
+                    queue.written()
             info.messages_sent += sum(1 for item in items if item.kind in _DATA_KINDS)
             info.bytes_sent += sum(item.size for item in items)
             settle(items, True)

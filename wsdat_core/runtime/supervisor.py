@@ -215,7 +215,8 @@ class Supervisor:
         return ConnectOptions(par.endpoint, tls, value("headers"), value("subprotocols"), value("maxmessagesize"),
                               value("pinginterval"), value("pingtimeout"),
                               compression=value("compression") == "deflate",
-                              proxy=proxy_for(value("proxy"), par.endpoint), max_redirects=value("maxredirects"))
+                              proxy=proxy_for(value("proxy"), par.endpoint), max_redirects=value("maxredirects"),
+                              secret_headers=tuple(value("secretheaders")))
 
     async def _connect_and_serve(self, mark_started: Callable[[], None]) -> str:
         endpoint = self.dat.par.endpoint
