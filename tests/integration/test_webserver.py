@@ -287,3 +287,23 @@ async def test_a_port_in_use_is_one_error_line_and_the_server_waits_for_a_change
         second.par.port = 0
         await second.wait_listening(5)
         assert not second.stalled
+
+
+async def test_execute_from_decides_me_in_a_callbacks_file(tmp_path: Path) -> None:
+    path = tmp_path / "who.py"
+    path.write_text("def onWebSocketReceiveText(webServerDAT, client, data):\n"
+                    "    webServerDAT.webSocketSendText(client, type(me).__name__)\n")
+
+    class Elsewhere:
+        pass
+
+    namespace: dict[str, object] = {"elsewhere": Elsewhere()}
+    async with running_server(callbacks=[str(path)], namespace=namespace) as server:
+        client = await RawClient.connect(port_of(server))
+        answers = []
+        for executeloc in ("current", "callbacks", "op"):
+            server.par.update(executeloc=executeloc, fromop="elsewhere")
+            await client.send_text("who is me?")
+            answers.append(await client.recv_text())
+        assert answers == ["WebServerDAT", "module", "Elsewhere"]
+        await client.aclose()
