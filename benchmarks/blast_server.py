@@ -6,6 +6,10 @@ as loopback allows. It runs in its own process, so it does not share the client'
 The request path picks what each connection gets:
 
   /blast?n=N&size=S&kind=text|binary   N pre-encoded messages of S bytes, then a close frame
+  /blast?n=N&kind=json[&deflate=1&takeover=0|1]
+                                       N different JSON messages of about 100 B (prices, as exchanges send them);
+                                       with deflate=1 and a client that offers permessage-deflate, compressed with
+                                       one compressor (context takeover, as most servers) or one per message
   /paced?n=N&rate=R&size=S             N text messages at R per second, each starting with time.monotonic_ns()
   /tick?interval=I                     one small text message every I seconds, until the client leaves
   /sink?n=N                            reads client frames; after N messages answers "done" and closes
@@ -21,24 +25,56 @@ import struct
 import sys
 import threading
 import time
+import zlib
 from urllib.parse import parse_qs, urlsplit
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CHUNK = 1 << 20
 
 
-def encode(opcode: int, payload: bytes) -> bytes:
+def encode(opcode: int, payload: bytes, rsv1: bool = False) -> bytes:
+    first = 0x80 | opcode | (0x40 if rsv1 else 0)
     length = len(payload)
     if length < 126:
-        head = struct.pack("!BB", 0x80 | opcode, length)
+        head = struct.pack("!BB", first, length)
     elif length < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 126, length)
+        head = struct.pack("!BBH", first, 126, length)
     else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 127, length)
+        head = struct.pack("!BBQ", first, 127, length)
     return head + payload
 
 
-def handshake(conn: socket.socket) -> str:
+def json_message(i: int) -> bytes:
+    """About 100 B of JSON, different each time (as a price feed sends)."""
+    return (f'{{"type":"trade","seq":{i},"symbol":"BTC-USD","price":{43000 + (i * 37) % 1000}.{i % 100:02d},'
+            f'"qty":0.{(i * 7919) % 10000:04d},"side":"{"buy" if i % 3 else "sell"}","venue":"ex1"}}').encode()
+
+
+def json_frames(n: int, deflate: bool, takeover: bool) -> bytes:
+    """``n`` JSON messages as frames, compressed when ``deflate``, encoded before the clock starts."""
+    frames = []
+    compressor = zlib.compressobj(wbits=-15)
+    for i in range(n):
+        payload = json_message(i)
+        if deflate:
+            if not takeover:
+                compressor = zlib.compressobj(wbits=-15)
+            payload = (compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        frames.append(encode(0x1, payload, rsv1=deflate))
+    return b"".join(frames)
+
+
+def blast_json(conn: socket.socket, n: int, deflate: bool, takeover: bool) -> None:
+    data = json_frames(n, deflate, takeover)
+    view = memoryview(data)
+    for start in range(0, len(data), CHUNK):
+        conn.sendall(view[start:start + CHUNK])
+    finish(conn)
+
+
+def handshake(conn: socket.socket, deflate: str | None = None) -> str:
+    """Answer the upgrade; with ``deflate`` (the extension answer to give), only when the client offered
+    permessage-deflate. Returns the request target."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
@@ -49,9 +85,17 @@ def handshake(conn: socket.socket) -> str:
     target = lines[0].split()[1].decode()
     key = next(line.split(b":", 1)[1].strip() for line in lines if line.lower().startswith(b"sec-websocket-key"))
     accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    offered = any(line.lower().startswith(b"sec-websocket-extensions") and b"permessage-deflate" in line
+                  for line in lines)
+    wants = "deflate=1" in target
+    extension = b""
+    if offered and wants:
+        takeover = "takeover=0" not in target
+        extension = (b"Sec-WebSocket-Extensions: permessage-deflate"
+                     + (b"" if takeover else b"; server_no_context_takeover") + b"\r\n")
     conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-    return target
+                 b"Sec-WebSocket-Accept: " + accept + b"\r\n" + extension + b"\r\n")
+    return target + ("&negotiated=1" if extension else "")
 
 
 def finish(conn: socket.socket) -> None:
@@ -132,7 +176,9 @@ def serve(conn: socket.socket) -> None:
         try:
             target = urlsplit(handshake(conn))
             query = {k: v[0] for k, v in parse_qs(target.query).items()}
-            if target.path == "/blast":
+            if target.path == "/blast" and query.get("kind") == "json":
+                blast_json(conn, int(query["n"]), query.get("negotiated") == "1", query.get("takeover") != "0")
+            elif target.path == "/blast":
                 blast(conn, int(query["n"]), int(query.get("size", 100)), query.get("kind", "text"))
             elif target.path == "/paced":
                 paced(conn, int(query["n"]), float(query["rate"]), int(query.get("size", 100)))

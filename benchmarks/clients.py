@@ -9,10 +9,16 @@ the moment its handshake finished. Clients:
   wsproto            the ceiling: a bare wsproto parse loop over a blocking socket
   trio-websocket     a plain trio-websocket get_message() loop
   websocket-client   websocket-client's recv() loop (blocking)
-  websockets         websockets' asyncio client (with its C speedups)
+  websockets         websockets' asyncio client (with its C speedups), compression off
+  websockets-deflate the same, compression on (permessage-deflate, as websockets offers by default)
+  websockets-json    websockets, compression on, json.loads of every message
+  picows-json        picows, json.loads of every message
   websockets-trio    websockets' trio client
   picows             picows (a Cython client on asyncio), when installed: counts whole single-frame messages
   wsdat              a WebSocketDAT (maxlines M, one no-op plugin on onReceiveText, info channels on)
+  wsdat-json         the same, the plugin doing json.loads of every message
+  wsdat-send-await   N text messages through `await dat.send_text`, until the server's "done"
+  websockets-send    N text messages through websockets' `await ws.send`, until the server's "done"
   wsproto-send       N text messages sent by a bare wsproto loop to /sink, until the server's "done"
   wsdat-send         the same through dat.sendText
   wsdat-latency      /paced messages: server-send to hook-call latency, p50/p99 in microseconds
@@ -23,6 +29,7 @@ the moment its handshake finished. Clients:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import socket
@@ -108,16 +115,40 @@ def websocket_client_loop(url: str, n: int, **_: object) -> float:
     return elapsed
 
 
-def websockets_loop(url: str, n: int, **_: object) -> float:
+def websockets_loop(url: str, n: int, deflate: bool = False, parse: bool = False, **_: object) -> float:
+    import asyncio
+    import json
+
+    from websockets.asyncio.client import connect
+
+    async def run() -> float:
+        async with connect(url, max_size=None, ping_interval=None,
+                           compression="deflate" if deflate else None) as ws:
+            start = time.perf_counter()
+            if parse:
+                loads = json.loads
+                for _ in range(n):
+                    loads(await ws.recv())
+            else:
+                for _ in range(n):
+                    await ws.recv()
+            return time.perf_counter() - start
+
+    return asyncio.run(run())
+
+
+def websockets_send_loop(url: str, n: int, **_: object) -> float:
     import asyncio
 
     from websockets.asyncio.client import connect
 
     async def run() -> float:
         async with connect(url, max_size=None, ping_interval=None, compression=None) as ws:
+            message = "x" * 100
             start = time.perf_counter()
             for _ in range(n):
-                await ws.recv()
+                await ws.send(message)
+            await ws.recv()  # the server's "done": it has them all
             return time.perf_counter() - start
 
     return asyncio.run(run())
@@ -137,8 +168,9 @@ def websockets_trio_loop(url: str, n: int, **_: object) -> float:
     return trio.run(run)
 
 
-def picows_loop(url: str, n: int, **_: object) -> float:
+def picows_loop(url: str, n: int, parse: bool = False, **_: object) -> float:
     import asyncio
+    import json
 
     from picows import WSListener, WSMsgType, ws_connect
 
@@ -151,7 +183,9 @@ def picows_loop(url: str, n: int, **_: object) -> float:
         def on_ws_frame(self, transport: object, frame: object) -> None:
             kind = frame.msg_type  # type: ignore[attr-defined]
             if kind == WSMsgType.TEXT:
-                frame.get_payload_as_utf8_text()  # type: ignore[attr-defined]  # as the others, decode the text
+                text = frame.get_payload_as_utf8_text()  # type: ignore[attr-defined]  # as the others, decode
+                if parse:
+                    json.loads(text)
             elif kind != WSMsgType.BINARY:
                 return
             self.count += 1
@@ -169,7 +203,10 @@ def picows_loop(url: str, n: int, **_: object) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------- wsdat
-def wsdat_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, **_: object) -> dict[str, float]:
+def wsdat_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, parse: bool = False,
+               **_: object) -> dict[str, float]:
+    import json
+
     import trio
 
     from wsdat_core import WebSocketDAT
@@ -186,13 +223,20 @@ def wsdat_loop(url: str, n: int, maxlines: int = 100, clamp: bool = True, **_: o
             def onReceiveText(self, message: str) -> None:
                 pass
 
+        loads = json.loads
+
+        class Parse:
+            def onReceiveText(self, message: str) -> None:
+                loads(message)
+
         class Finish:  # not on the per-message path: the DAT says when the connection ends
             def onDisconnect(self) -> None:
                 result.append(time.perf_counter() - start)
                 table_growth.append(rss_bytes() - table_before)
                 nursery.cancel_scope.cancel()
 
-        dat = WebSocketDAT(netaddress=url, maxlines=maxlines, clamp=clamp, callbacks=[NoOp(), Finish()],
+        hook = Parse() if parse else NoOp()
+        dat = WebSocketDAT(netaddress=url, maxlines=maxlines, clamp=clamp, callbacks=[hook, Finish()],
                            reconnect=False, pinginterval=0)
         async with trio.open_nursery() as nursery:
             await nursery.start(dat.run)
@@ -260,6 +304,30 @@ def wsdat_send_loop(url: str, n: int, **_: object) -> float:
     return result[0]
 
 
+def wsdat_send_await_loop(url: str, n: int, **_: object) -> float:
+    import trio
+
+    from wsdat_core import WebSocketDAT
+
+    result: list[float] = []
+
+    async def run() -> None:
+        message = "x" * 100
+        dat = WebSocketDAT(netaddress=url, reconnect=False, pinginterval=0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(dat.run)
+            start = time.perf_counter()
+            for _ in range(n):
+                await dat.send_text(message)
+            while dat.numRows < 2 and dat.info.state == "open":  # the server's "done"
+                await trio.sleep(0.0005)
+            result.append(time.perf_counter() - start)
+            nursery.cancel_scope.cancel()
+
+    trio.run(run)
+    return result[0]
+
+
 def wsdat_latency(url: str, n: int, **_: object) -> dict[str, float]:
     import trio
 
@@ -318,9 +386,15 @@ CLIENTS: dict[str, Callable[..., object]] = {
     "trio-websocket": trio_websocket_loop,
     "websocket-client": websocket_client_loop,
     "websockets": websockets_loop,
+    "websockets-deflate": functools.partial(websockets_loop, deflate=True),
+    "websockets-json": functools.partial(websockets_loop, deflate=True, parse=True),
+    "websockets-send": websockets_send_loop,
     "websockets-trio": websockets_trio_loop,
     "picows": picows_loop,
+    "picows-json": functools.partial(picows_loop, parse=True),
     "wsdat": wsdat_loop,
+    "wsdat-json": functools.partial(wsdat_loop, parse=True),
+    "wsdat-send-await": wsdat_send_await_loop,
     "wsproto-send": wsproto_send_loop,
     "wsdat-send": wsdat_send_loop,
     "wsdat-latency": wsdat_latency,

@@ -288,3 +288,48 @@ def test_several_callbacks_after_one_flag_and_the_url_last(independent_server, t
                  stdin="hi\n")
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.splitlines()) == sorted(["hi", "echo: hi", "HI", "echo: HI"])
+
+
+# -- TouchDesigner callbacks files on the command line ----------------------------------------------------------------
+TD_FILES = Path(__file__).parent.parent / "td"
+
+
+def test_debug_prints_without_v_and_print_never_lands_in_the_piped_data(independent_server) -> None:
+    done = wsdat("connect", independent_server.url, "--callbacks", str(TD_FILES / "td_console.py"), "--count", "2",
+                 stdin="one\ntwo\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["one", "two"]  # the data only: `| jq` keeps working
+    assert done.stderr.splitlines()[:4] == ["wsdat: debug: got one in row 1 (td_console.py:3)", "printed: one",
+                                            "wsdat: debug: got two in row 2 (td_console.py:3)", "printed: two"]
+
+
+def test_a_raising_callback_is_one_line_with_its_file_and_exit_0_unless_strict(independent_server) -> None:
+    raiser = str(TD_FILES / "td_raiser.py")
+    lines = ["wsdat: td_raiser.py:6 in onReceiveText: JSONDecodeError: Expecting property name enclosed in double "
+             "quotes: line 1 column 2 (char 1) (-v shows the traceback)",  # the first error says how to see more
+             "wsdat: td_raiser.py:7 in onReceiveText: KeyError: 'id'"]
+    summary = "wsdat: 2 message(s) received (2 text, 0 binary), 3 sent, 1 connection(s), 2 error(s) (2 in callbacks)"
+    stdin = '{bad\n{"x": 1}\n!close 1000 bye\n'
+    done = wsdat("connect", independent_server.url, "--callbacks", raiser, "--no-reconnect", stdin=stdin)
+    assert done.returncode == 0, done.stderr  # a normal end, although callbacks raised
+    assert done.stderr.splitlines()[:2] == lines
+    assert done.stderr.splitlines()[2].startswith(summary)
+    strict = wsdat("connect", independent_server.url, "--callbacks", raiser, "--no-reconnect", "--strict", stdin=stdin)
+    assert strict.returncode == 1
+    assert strict.stderr.splitlines()[:2] == lines
+    verbose = wsdat("connect", independent_server.url, "--callbacks", raiser, "--count", "1", "-v",
+                    stdin='{"x": 1}\n')
+    assert verbose.returncode == 0, verbose.stderr
+    error = verbose.stderr.splitlines().index("wsdat: td_raiser.py:7 in onReceiveText: KeyError: 'id'")
+    assert verbose.stderr.splitlines()[error + 1] == "Traceback (most recent call last):"
+    assert f'File "{TD_FILES / "td_raiser.py"}", line 7, in onReceiveText' in verbose.stderr
+
+
+def test_the_scaffolds_onreceiveping_says_when_wsdat_answers(tmp_path: Path) -> None:
+    from wsdat_core.faces.scaffold import new_plugin
+
+    module = (new_plugin("pinged", tmp_path) / "wsdat_pinged.py").read_text()
+    assert ('def onReceivePing(dat, contents):\n    """The server pinged: wsdat answers with a pong right after this '
+            'hook, unless the hook answered it with\n    dat.sendPong(contents) itself (the server gets exactly one '
+            'pong; parameter autopong)."""\n') in module
+    assert "already answered" not in module

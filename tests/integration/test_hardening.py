@@ -372,7 +372,7 @@ async def test_generator_exit_in_a_callback_is_a_reported_error(ws_server: Scrip
     dat = await dat_factory(callbacks=[Odd()])
     await ws_server.send_text("a", "b")
     await wait_until(lambda: dat.numRows == 3)
-    assert dat.info.hook_errors == 2 and "raised GeneratorExit" in dat.last_error
+    assert dat.info.hook_errors == 2 and dat.last_error.endswith(" in onReceiveText: GeneratorExit")
 
 
 async def test_a_slow_async_callback_is_not_diagnosed_as_a_dead_peer(ws_server: ScriptedServer,

@@ -202,7 +202,7 @@ async def test_a_raising_hook_is_counted_reported_and_harmless(ws_server: Script
     await rec.wait("onReceiveText", 2)
     assert dat.info.errors == 2
     assert dat.numRows == 3
-    assert any("raised RuntimeError: cannot handle x" in c[3] for c in rec.named("onMonitorMessage"))
+    assert any(" in onReceiveText: RuntimeError: cannot handle x" in c[3] for c in rec.named("onMonitorMessage"))
 
 
 async def test_storage_name_and_clear(ws_server: ScriptedServer, dat_factory) -> None:

@@ -3,6 +3,7 @@ DAT with 1001 and onExit; one DAT failing never takes the service down."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,9 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
-from wsdat_core.faces.testing import ScriptedServer, wait_for_rows, wait_until
+from wsdat_core import WebSocketDAT
+from wsdat_core.faces.testing import MonitorLines, ScriptedServer, wait_for_rows, wait_until
 
 from .servicehttp import get, running_service
 
@@ -217,3 +220,160 @@ async def test_one_failing_dat_never_takes_the_service_down(tmp_path: Path, ws_s
         await wait_for_rows(good, 1)
         await wait_until(lambda: bad.info.connects >= 2, 5, "the bad DAT to be started again")
         assert good.info.connects == 1
+
+
+# -- live edits of a callbacks file: none may take a DAT or a service down ------------------------------------------
+V1 = "def onReceiveText(dat, rowIndex, message):\n    dat.sendText('v1: ' + message)\n"
+
+
+def saved(path: Path, source: str) -> None:
+    """Write ``source`` as an edit that has settled (older than the 0.5 s wsdat waits for)."""
+    path.write_text(source)
+    stamp = time.time() - 1.0
+    os.utime(path, (stamp, stamp))
+
+
+async def edited_dats(nursery: trio.Nursery, server: ScriptedServer, path: Path, **params: Any
+                      ) -> tuple[WebSocketDAT, WebSocketDAT, MonitorLines]:
+    """A DAT running ``path`` (answering 'v1: ...') and a second DAT of the same trio run, both connected."""
+    saved(path, V1)
+    monitor = MonitorLines()
+    edited = WebSocketDAT("edited", netaddress=server.url + "edited", callbacks=[str(path), monitor], **params)
+    other = WebSocketDAT("other", netaddress=server.url + "other")
+    await nursery.start(edited.run)
+    await nursery.start(other.run)
+    await connection_to(server, "/edited").send_message("a")
+    await wait_until(lambda: server.received == ["v1: a"], what="the first answer")
+    return edited, other, monitor
+
+
+@pytest.mark.parametrize(("source", "failure"), [
+    ("raise SystemExit(3)\n", "1: failed to load: SystemExit: 3"),
+    ("import sys\nsys.exit('bye')\n", "2: failed to load: SystemExit: bye"),
+    ("raise KeyboardInterrupt\n", "1: failed to load: KeyboardInterrupt"),
+    ("raise ValueError('first\\n  second')\n", "1: failed to load: ValueError: first; second"),  # one line
+    ("import TDJSON\n", "1: failed to load: TDOnlyError: import TDJSON: TDJSON is TouchDesigner's own module; use the "
+                        "json module (json.dumps, json.loads)"),
+])
+async def test_any_exception_of_an_edit_is_a_failed_reload_and_the_previous_callbacks_go_on(
+        source: str, failure: str, tmp_path: Path, ws_server: ScriptedServer, nursery: trio.Nursery) -> None:
+    path = tmp_path / "live.py"
+    edited, other, monitor = await edited_dats(nursery, ws_server, path)
+    saved(path, source)
+    await trio.sleep(0.15)  # past the 0.1 s between looks at the file
+    await connection_to(ws_server, "/edited").send_message("b")
+    await wait_until(lambda: len(ws_server.received) == 2, what="the second answer")
+    assert ws_server.received == ["v1: a", "v1: b"]
+    assert edited.last_error == f"callbacks: {path}:{failure}; the previous callbacks go on"
+    assert [line for line in monitor.lines if "failed to load" in line] == [edited.last_error]
+    await connection_to(ws_server, "/other").send_message("c")
+    await wait_for_rows(other, 1)
+    assert (other.info.errors, other.info.connects, edited.info.connects) == (0, 1, 1)
+
+
+async def test_an_endless_loop_at_module_level_fails_after_reloadtimeout_and_other_dats_never_wait(
+        tmp_path: Path, ws_server: ScriptedServer, nursery: trio.Nursery) -> None:
+    path = tmp_path / "live.py"
+    edited, other, monitor = await edited_dats(nursery, ws_server, path, reloadtimeout=1.5)
+    saved(path, "debug('looping from here')\nwhile True: pass\n")
+    await trio.sleep(0.15)
+    started = time.monotonic()
+    await connection_to(ws_server, "/edited").send_message("b")  # its cook waits for the reload
+    await connection_to(ws_server, "/other").send_message("c")
+    await wait_for_rows(other, 1)  # meanwhile the other DAT cooks on
+    assert edited.numRows == 2 and time.monotonic() - started < 1.0  # "b" waits for the reload
+    await wait_until(lambda: len(ws_server.received) == 2, what="the answer after the failed reload")
+    assert ws_server.received == ["v1: a", "v1: b"]
+    assert edited.last_error == (f"callbacks: {path}:2: failed to load: still running after 1.5 s (reloadtimeout); "
+                                 "the previous callbacks go on")
+    assert "debug: looping from here (live.py:1)" in monitor.lines  # from the worker thread, delivered in the DAT's
+    saved(path, V1.replace("v1", "v2"))  # the next edit loads
+    await trio.sleep(0.15)
+    await connection_to(ws_server, "/edited").send_message("d")
+    await wait_until(lambda: len(ws_server.received) == 3, what="the answer of the new version")
+    assert ws_server.received[2] == "v2: d"
+
+
+async def test_a_reload_blocked_outside_python_is_abandoned(tmp_path: Path, ws_server: ScriptedServer,
+                                                            nursery: trio.Nursery) -> None:
+    path = tmp_path / "live.py"
+    edited, _, _ = await edited_dats(nursery, ws_server, path, reloadtimeout=0.2)
+    saved(path, "import time\ntime.sleep(3)\n")  # inside C: no line of Python runs to be stopped at
+    await trio.sleep(0.15)
+    await connection_to(ws_server, "/edited").send_message("b")
+    await wait_until(lambda: len(ws_server.received) == 2, what="the answer after the abandoned reload")
+    assert ws_server.received == ["v1: a", "v1: b"]
+    assert edited.last_error == (f"callbacks: {path}: still running after 0.2 s (reloadtimeout) and blocked outside "
+                                 "Python code: abandoned; the previous callbacks go on")
+
+
+def _delete(path: Path) -> None:
+    path.unlink()
+
+
+def _symlink_loop(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path)
+
+
+def _directory(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (_delete, "was deleted (no such file)"),
+    (_symlink_loop, "is a symbolic link loop (too many levels of symbolic links)"),
+    (_directory, "is a directory, not a file"),
+])
+async def test_a_file_that_cannot_be_loaded_any_more_is_one_line_naming_why(
+        change: Any, problem: str, tmp_path: Path, ws_server: ScriptedServer, nursery: trio.Nursery) -> None:
+    path = tmp_path / "live.py"
+    edited, _, monitor = await edited_dats(nursery, ws_server, path)
+    change(path)
+    client = connection_to(ws_server, "/edited")
+    for message in ("b", "c", "d"):  # looked at before each cook; said once it lasted 0.5 s, then never again
+        await trio.sleep(0.3)
+        await client.send_message(message)
+    await wait_until(lambda: len(ws_server.received) == 4, what="the answers")
+    assert ws_server.received == ["v1: a", "v1: b", "v1: c", "v1: d"]
+    line = f"callbacks: {path} {problem}; the previous callbacks go on"
+    assert [m for m in monitor.lines if m.startswith("callbacks: ")] == [line]
+    assert (edited.last_error, edited.info.errors) == (line, 1)
+
+
+async def test_a_service_survives_systemexit_and_an_endless_loop_in_an_edit_and_one_sigterm_stops_it(
+        tmp_path: Path, ws_server: ScriptedServer) -> None:
+    callbacks = tmp_path / "live.py"
+    saved(callbacks, V1)
+    path = tmp_path / "service.toml"
+    path.write_text(service_file(ws_server, callbacks, "edited") + "reloadtimeout = 30\n"
+                    f'[dat.other]\nnetaddress = "{ws_server.url}other"\n')
+    service = Service(path)
+    try:
+        url = await service.url()
+        await ws_server.wait_client(2)
+        edited = connection_to(ws_server, "/edited")
+        saved(callbacks, "raise SystemExit(3)\n")
+        await trio.sleep(0.15)
+        await edited.send_message("a")
+        await wait_until(lambda: ws_server.received == ["v1: a"], what="the previous callbacks to answer")
+        line = await service.wait_line("failed to load: SystemExit: 3")
+        assert line == f"wsdat: edited: callbacks: {callbacks}:1: failed to load: SystemExit: 3; the previous " \
+                       "callbacks go on"
+        assert service.process.poll() is None
+
+        saved(callbacks, "while True:\n    pass\n")
+        await trio.sleep(0.15)
+        await edited.send_message("b")  # the reload runs (for up to 30 s): this DAT waits, the service does not
+        await connection_to(ws_server, "/other").send_message("c")
+        with trio.fail_after(10):
+            while (await dats(url))["other"]["rows"] != [["c"]]:
+                await trio.sleep(0.05)
+        started = time.monotonic()
+        service.signal(signal.SIGTERM)
+        assert await service.wait_exit(10) == 0
+        assert time.monotonic() - started < 5
+        assert not [line for line in service.lines if "Traceback" in line or "internal error" in line]
+    finally:
+        service.kill()

@@ -307,3 +307,18 @@ async def test_execute_from_decides_me_in_a_callbacks_file(tmp_path: Path) -> No
             answers.append(await client.recv_text())
         assert answers == ["WebServerDAT", "module", "Elsewhere"]
         await client.aclose()
+
+
+async def test_a_file_is_called_by_position_whatever_its_arguments_are_called(tmp_path: Path) -> None:
+    path = tmp_path / "renamed.py"
+    path.write_text("def onWebSocketReceiveText(dat, c, message, *rest):\n"
+                    "    dat.webSocketSendText(c, 'got ' + message)\n\n"
+                    "def onWebSocketOpen(server, who):  # one argument short: TD fails it only when called\n"
+                    "    pass\n")
+    monitor = MonitorLines()
+    async with running_server(callbacks=[str(path), monitor]) as server:
+        client = await RawClient.connect(port_of(server))
+        await client.send_text("hi")
+        assert await client.recv_text() == "got hi"
+        assert monitor.has("renamed.py:4 in onWebSocketOpen: TypeError: ")
+        await client.aclose()

@@ -330,7 +330,7 @@ def test_every_plugin_reference_refusal_is_exact(tmp_path, monkeypatch: pytest.M
     folder.mkdir()
     with pytest.raises(ParameterError) as refused:
         _load_file(str(folder))
-    expect_refusal(refused.value, "callbacks", str(folder), "a readable Python file (Is a directory)")
+    expect_refusal(refused.value, "callbacks", str(folder), "a readable Python file (it is a directory, not a file)")
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "needs_a_dependency.py").write_text("import no_such_dependency_xyz\n")
     (tmp_path / "raises_on_import.py").write_text("x = 1\nraise RuntimeError('nope')\n")
@@ -605,14 +605,16 @@ async def test_a_failing_lifecycle_hook_is_reported_with_its_plugin() -> None:
     name = f"Fails@{id(plugin):x}"
     dat = WebSocketDAT(callbacks=[plugin], active=False)
     assert dat.host.call_plugins("onStart", dat.host.plugins) == ()  # plain: called at once
+    start_line = Fails.onStart.__code__.co_firstlineno + 1
     assert (dat.last_error, dat.info.errors, dat.info.hook_errors) == (
-        f"callback onStart of {name} raised ValueError: boom", 1, 1)
+        f"test_refusals.py:{start_line} in onStart: ValueError: boom", 1, 1)
     assert dat.host.call_plugins("onStart", []) == ()  # not one of the plugins asked for: not called
     assert dat.info.errors == 1
     [pending] = dat.host.call_plugins("onExit", dat.host.plugins)
     assert (pending.hook, pending.plugin_name) == ("onExit", name)
     await pending.run()
-    assert dat.last_error == f"callback onExit of {name} raised KeyError: 'k'" and dat.info.hook_errors == 2
+    exit_line = Fails.onExit.__code__.co_firstlineno + 1
+    assert dat.last_error == f"test_refusals.py:{exit_line} in onExit: KeyError: 'k'" and dat.info.hook_errors == 2
 
 
 def test_par_objects_compare_and_compute_as_their_values() -> None:

@@ -84,25 +84,6 @@ async def test_module_level_op_lookups_load_and_work(ws_server: ScriptedServer, 
     dat.stop()
 
 
-@pytest.mark.parametrize(("message", "line"), [
-    ("parent", "parent(): TouchDesigner's operator network does not exist in wsdat; use op(NAME)"),
-    ("project", "project.name: there is no TouchDesigner project in wsdat"),
-    ("ui", "ui.status = ...: wsdat has no TouchDesigner UI"),
-    ("tdu", "tdu.split: TouchDesigner's utility module does not exist in wsdat"),
-    ("run", "run(): TouchDesigner's run() (delayed scripts) does not exist in wsdat"),
-])
-async def test_td_only_names_fail_with_one_clear_line(message: str, line: str, ws_server: ScriptedServer,
-                                                      nursery: trio.Nursery, tmp_path: Path) -> None:
-    monitor = Monitor()
-    dat = WebSocketDAT(netaddress=ws_server.url, callbacks=[copy("td_only.py", tmp_path), monitor])
-    await nursery.start(dat.run)
-    await ws_server.send_text(message, "after")
-    await wait_until(lambda: dat.numRows == 3)  # the DAT goes on
-    assert dat.info.hook_errors == 1
-    [error] = [m for m in monitor.lines if "raised TDOnlyError" in m]
-    assert line in error and "\n" not in error
-
-
 def test_td_only_error_is_a_wsdat_error() -> None:
     from wsdat_core import WsdatError
     from wsdat_core.host.tdglobals import TDOnly

@@ -60,6 +60,7 @@ class _StderrHandler(logging.Handler):
     def __init__(self, verbose: int) -> None:
         super().__init__()
         self.verbose = verbose
+        self._told_verbose = False  # the first line with a traceback left out says that -v shows it
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -68,18 +69,24 @@ class _StderrHandler(logging.Handler):
             line = message if message.startswith(_PREFIX) else _PREFIX + message
             if self.verbose and record.exc_info:
                 line += "\n" + mask_text(logging.Formatter().formatException(record.exc_info))
+            elif record.exc_info and not self._told_verbose:
+                self._told_verbose = True
+                line += " (-v shows the traceback)"
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
         except Exception:  # logging must never take the tool down
             self.handleError(record)
 
 
-def _setup_console(verbose: int) -> None:
+def _setup_console(verbose: int, status_lines: bool = False) -> None:
+    """The console on stderr: warnings and errors, status lines with ``-v`` (or ``status_lines``), tracebacks with
+    ``-v``, debug with ``-vv``."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
         logger.removeHandler(handler)
     logger.addHandler(_StderrHandler(verbose))
-    logger.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG)
+    level = max(verbose, 1) if status_lines else verbose
+    logger.setLevel(logging.WARNING if level == 0 else logging.INFO if level == 1 else logging.DEBUG)
     logger.propagate = False
 
 
@@ -176,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     service = load_service(Path(args.file))
     access = HttpAccess(token or service.access.token, args.http_open or service.access.open,
                         (*service.access.hosts, *args.http_host))
-    _setup_console(max(1, args.verbose))  # a service reports its status lines
+    _setup_console(args.verbose, status_lines=True)  # a service reports its status lines
     return trio.run(functools.partial(run_service, service, http=http, watch=args.watch, access=access))
 
 

@@ -75,7 +75,8 @@ def onReceiveBinary(dat, contents):
 
 @hookimpl
 def onReceivePing(dat, contents):
-    """The server pinged (wsdat already answered with a pong)."""
+    """The server pinged: wsdat answers with a pong right after this hook, unless the hook answered it with
+    dat.sendPong(contents) itself (the server gets exactly one pong; parameter autopong)."""
 
 
 @hookimpl
@@ -90,11 +91,12 @@ def onMonitorMessage(dat, message):
 
 _SERVER_MODULE = '''"""wsdat plugin {name}: TouchDesigner's Web Server DAT callbacks.
 
-Each function is optional and may take any subset of its arguments (matched by name). ``webServerDAT`` is the Web
-Server DAT: ``webServerDAT.webSocketSendText(client, data)``, ``webServerDAT.broadcastText(data)``,
-``webServerDAT.webSocketConnections``, ``webServerDAT[r, c]``, ``webServerDAT.par``, ``webServerDAT.info``,
-``webServerDAT.store(key, value)``. ``client`` is one WebSocket connection (a str, ``"127.0.0.1:52814"``, usable as
-a dict key). Functions may be ``async def``. The hooks and their arguments: wsdat_core/host/serverspecs.py.
+Each function is optional and may take any subset of its arguments (matched by name: they are marked @hookimpl).
+``webServerDAT`` is the Web Server DAT: ``webServerDAT.webSocketSendText(client, data)``,
+``webServerDAT.broadcastText(data)``, ``webServerDAT.webSocketConnections``, ``webServerDAT[r, c]``,
+``webServerDAT.par``, ``webServerDAT.info``, ``webServerDAT.store(key, value)``. ``client`` is one WebSocket
+connection (a str, ``"127.0.0.1:52814"``, usable as a dict key). Functions may be ``async def``. The hooks and their
+arguments: wsdat_core/host/serverspecs.py.
 """
 
 from wsdat_core import hookimpl

@@ -110,7 +110,8 @@ class _Printer:
         self.limit = limit
         self.text = 0
         self.binary = 0
-        #: The DAT's error count when it last connected: more errors since means the session ended in failure.
+        #: The DAT's error count when it last connected, callbacks' errors aside: more since means the session ended
+        #: in failure (a callback that raised does not: only --strict makes that exit 1).
         self.errors_when_open = 0
         self.finished = trio.Event()
 
@@ -123,7 +124,7 @@ class _Printer:
         return self.limit is not None and self.received >= self.limit
 
     def onConnect(self, dat: Any) -> None:
-        self.errors_when_open = dat.info.errors
+        self.errors_when_open = dat.info.errors - dat.info.hook_errors
 
     def onReceiveText(self, rowIndex: int, message: str) -> None:
         if self.done:  # the rest of a batch that arrived with the last counted message
@@ -270,7 +271,8 @@ async def _outcome(dat: Any, printer: _Printer, options: WatchOptions) -> int:
     if which < 2 or not dat.stalled:  # done, timed out, or stopped on purpose (stop(), Active off)
         return EXIT_OK
     # failed for good, or closed with reconnect off
-    return EXIT_FAILED if dat.info.errors > printer.errors_when_open or not dat.info.connects else EXIT_OK
+    failed = dat.info.errors - dat.info.hook_errors > printer.errors_when_open
+    return EXIT_FAILED if failed or not dat.info.connects else EXIT_OK
 
 
 async def watch(dat: Any, printer: _Printer, options: WatchOptions, nursery: trio.Nursery) -> int:

@@ -1,10 +1,19 @@
 """The hooks a callbacks plugin can implement: TouchDesigner's WebSocket DAT callbacks, by name and argument name.
 
-Read this file first when you write a plugin. Every hook is optional; implement any of them, taking **any subset** of
-the arguments listed (matched by name), so a TouchDesigner callbacks file works unchanged::
+Read this file first when you write a plugin. Every hook is optional; implement any of them. A hook gets its
+arguments one of two ways:
 
-    def onReceiveText(dat, rowIndex, message):
-        dat.sendText("echo: ", message)
+* **by name**, taking any subset of the arguments listed: functions marked ``@hookimpl``, the hooks of packaged
+  plugins, and any hook whose every parameter is named like an argument (``onReceiveText(dat, message)``);
+* **by position**, as TouchDesigner calls callbacks (every argument after ``me``, in order, whatever the parameters are
+  called): the other hooks of ``.py`` callbacks files and plain objects, so a TouchDesigner callbacks file works
+  unchanged, renamed arguments, ``*args`` and defaults included::
+
+    def onReceiveText(dat, rowIndex, data):
+        dat.sendText("echo: ", data)
+
+  A hook whose arity cannot take those arguments loads anyway and fails when it is called, as in TouchDesigner (one
+  error line naming its ``def``).
 
 Arguments every hook offers:
 
@@ -25,8 +34,9 @@ network (backpressure) rather than piling up tasks; calls made where the DAT can
 ``onDisconnect``) queue and start as slots free up. Three hooks are awaited in place instead: an async
 ``onStart`` (the DAT connects once it returned), an async ``onCook`` (the DAT reads on once it returned: the way a
 sink plugin slows the DAT down while its buffer is full) and an async ``onExit`` (bounded, see :func:`onExit`).
-Return values are ignored. A hook that raises is logged with its traceback, counted in ``dat.info.errors`` and reported
-through :func:`onMonitorMessage`; the other hooks and the DAT go on.
+Return values are ignored. A hook that raises is one line, ``file.py:LINE in onReceiveText: ValueError: ...`` (the
+line of the hook's own file), logged with its traceback (``wsdat -v`` shows it), counted in ``dat.info.errors`` and
+``dat.info.hook_errors`` and reported through :func:`onMonitorMessage`; the other hooks and the DAT go on.
 
 Packaged plugins mark their hooks with :data:`wsdat_core.hookimpl` (which also takes pluggy's ``tryfirst`` and
 ``trylast``); undecorated functions named like a hook are taken too.

@@ -12,9 +12,10 @@ optional. A TouchDesigner Web Server DAT callbacks file works unchanged; it look
         response['data'] = '<b>TouchDesigner: </b>' + webServerDAT.name
         return response
 
-Implementations take **any subset** of a hook's arguments (matched by name, as for the WebSocket DAT's hooks; see
-:mod:`wsdat_core.host.hookspecs` for ``me``, Execute from and the rules for ``async def`` hooks, which are the same
-here).
+Hooks get their arguments as the WebSocket DAT's do (see :mod:`wsdat_core.host.hookspecs`): by name for ``@hookimpl``
+functions and packaged plugins (any subset of the arguments listed here), by position for the hooks of ``.py``
+callbacks files and plain objects, as TouchDesigner calls them (``def onWebSocketReceiveText(dat, c, message)`` works
+too). ``me``, Execute from and the rules for ``async def`` hooks are the same.
 
 Arguments every hook offers:
 

@@ -289,6 +289,7 @@ _LABELS: Final = {
     "autopong": "Auto Pong", "sendqueuesize": "Send Queue Size",
     "sendqueuebytes": "Send Queue Bytes", "maxredirects": "Max Redirects",
     "reloadcallbacks": "Reload Callbacks", "reload": "Reload Callbacks Now", "maxtablebytes": "Max Table Bytes",
+    "reloadtimeout": "Reload Timeout",
     # the Web Server DAT's (wsdat_core.model.serverparams)
     "secure": "Secure (TLS)", "privatekey": "Private Key", "maxclients": "Max Clients", "static": "Static Files",
 }
@@ -349,6 +350,9 @@ SPECS: Final[Mapping[str, ParSpec]] = _specs(
             "after the change (a broken edit keeps the previous callbacks).", "Received Messages"),
     ParSpec("reload", None, _pulse_only, "Pulse: load the .py callbacks files again now.", "Received Messages",
             effect=Effect.RELOAD),
+    ParSpec("reloadtimeout", 5.0, _number(0, lo_inclusive=False, unit="seconds"),
+            "Most seconds a .py callbacks file's module-level code may run when it is loaded or reloaded; longer is "
+            "a failed load (a failed reload keeps the previous callbacks).", "Received Messages", metavar="S"),
     ParSpec("clamp", True, _to_bool, "Limit the table to maxlines message rows; off: unlimited.", "Received Messages",
             effect=Effect.TABLE),
     ParSpec("maxlines", 100, _integer(1), "Maximum message rows kept while clamp is on (oldest removed first).",

@@ -97,6 +97,7 @@ SERVER_SPECS: Final[Mapping[str, ParSpec]] = _specs(
             "after the change, before the next event is handled (a broken edit keeps the previous callbacks).",
             page=_WEB),
     _shared("reload", page=_WEB),
+    _shared("reloadtimeout", page=_WEB),
     ParSpec("static", "", _folder, "A folder whose files answer plain HTTP GET and HEAD requests when no "
             "onHTTPRequest callback does ('' = none).", _WEB, metavar="DIR", remote=False),
     # Received Messages page (as the WebSocket DAT's, with a client column)

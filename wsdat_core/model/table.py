@@ -182,6 +182,11 @@ class MessageTable:
         rows.append(message)
         return len(rows)
 
+    def plain_rows(self) -> deque[Message] | None:
+        """The rows themselves while appending needs no bookkeeping (no memory guard): appending to this deque is
+        :meth:`append`, and its length the row index (the cook's per-run fast path). None while the guard counts."""
+        return self._rows if self._clamp or not self._maxtablebytes else None
+
     def extend(self, messages: Iterable[Message]) -> int:
         """Append ``messages`` in order (as many :meth:`append` calls would, in one step); returns the last row's
         index."""

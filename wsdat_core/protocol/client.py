@@ -35,7 +35,7 @@ from typing import Any, Final
 from ..model.closing import ABNORMAL, ClosedBy, ConnectionEnd
 from ..model.errors import ConnectionClosedError
 from ..model.events import Batch, EventKind, Received
-from .deflate import Deflater, Inflater, TooBig
+from .deflate import TAIL, Deflater, Inflater, TooBig
 from .frames import (
     BINARY,
     CLOSE,
@@ -251,12 +251,23 @@ class ClientProtocol:
     def _fast(self, buffer: bytes, position: int, end: int, batch: Batch) -> int:
         """Decode whole simple frames from ``position``; return where the first other one starts."""
         limit = self.max_message_size
+        small = min(limit, 125)  # a frame with a 7-bit length this long or shorter is within the limit
         inflater = self._inflater
         run_kind: EventKind | None = None
         add: Callable[[Any], None] = list.append  # type: ignore[assignment]  # replaced before first use
         view: memoryview | None = None
         while end - position >= 2:
             first = buffer[position]
+            if (first == _FIN_TEXT or (first == _DEFLATED_TEXT and inflater is not None)) \
+                    and buffer[position + 1] <= small and position + 2 + buffer[position + 1] <= end:
+                # the common case, a run of small text frames: one slice and one decode each, nothing else
+                if run_kind is not _TEXT:
+                    add, run_kind = self._appender(batch, _TEXT), _TEXT
+                position = self._small_texts(buffer, position, end, small, add) if first == _FIN_TEXT else \
+                    self._small_deflated_texts(buffer, position, end, small, add)
+                if position < 0:  # invalid UTF-8: the careful path fails it as soon as the bad byte is read
+                    return -position - 1
+                continue
             if first in (_FIN_TEXT, _FIN_BINARY):
                 deflated = False
             elif first in (_DEFLATED_TEXT, _DEFLATED_BINARY) and inflater is not None:
@@ -287,13 +298,7 @@ class ClientProtocol:
                 break
             kind = _TEXT if first & 0x0F == TEXT else _BINARY
             if kind is not run_kind:
-                if batch and batch[-1].kind is kind:
-                    add = batch[-1].payloads.append
-                else:
-                    run: list[Any] = []
-                    batch.append(Received(kind, run))
-                    add = run.append
-                run_kind = kind
+                add, run_kind = self._appender(batch, kind), kind
             if deflated:
                 assert inflater is not None
                 try:
@@ -313,7 +318,7 @@ class ClientProtocol:
             elif kind is _TEXT:
                 try:
                     if length < _LARGE:
-                        add(str(buffer[start:stop], "utf-8"))
+                        add(buffer[start:stop].decode())
                     else:  # decoded in place: no copy of the payload first
                         view = view or memoryview(buffer)
                         add(_decode_utf8(view[start:stop], "strict", True)[0])
@@ -322,6 +327,63 @@ class ClientProtocol:
             else:
                 add(buffer[start:stop])
             position = stop
+        return position
+
+    @staticmethod
+    def _appender(batch: Batch, kind: EventKind) -> Callable[[Any], None]:
+        """Where payloads of ``kind`` go: the batch's last run when it is of that kind, else a new run."""
+        if batch and batch[-1].kind is kind:
+            return batch[-1].payloads.append
+        run: list[Any] = []
+        batch.append(Received(kind, run))
+        return run.append
+
+    @staticmethod
+    def _small_texts(buffer: bytes, position: int, end: int, small: int, add: Callable[[str], None]) -> int:
+        """Decode consecutive whole final text frames of at most ``small`` bytes; return where the first other frame
+        starts, or ``-position - 1`` of one whose text is not UTF-8."""
+        try:
+            while end - position >= 2 and buffer[position] == _FIN_TEXT:
+                length = buffer[position + 1]
+                stop = position + 2 + length
+                if length > small or stop > end:
+                    break
+                add(buffer[position + 2:stop].decode())
+                position = stop
+        except UnicodeDecodeError:
+            return -position - 1
+        return position
+
+    def _small_deflated_texts(self, buffer: bytes, position: int, end: int, small: int,
+                              add: Callable[[str], None]) -> int:
+        """As :meth:`_small_texts` for compressed text frames (RSV1): each inflated (bounded) and decoded."""
+        inflater = self._inflater
+        assert inflater is not None
+        limit = self.max_message_size
+        bound = limit + 1
+        whole = inflater.whole
+        decompress = None if inflater.resets else inflater.decompress  # the context carries over: no call between
+        try:
+            while end - position >= 2 and buffer[position] == _DEFLATED_TEXT:
+                length = buffer[position + 1]
+                stop = position + 2 + length
+                if length > small or stop > end:
+                    break
+                if decompress is None:
+                    data = whole(buffer[position + 2:stop])
+                else:
+                    data = decompress(buffer[position + 2:stop] + TAIL, bound)
+                    if len(data) > limit:
+                        raise TooBig
+                add(data.decode())
+                position = stop
+        except TooBig:
+            raise _Failure.too_big(f"message exceeds maxmessagesize {self.max_message_size} bytes once "
+                                   "decompressed") from None
+        except zlib.error as exc:
+            raise _Failure(1007, f"invalid permessage-deflate data: {exc}") from None
+        except UnicodeDecodeError:
+            raise _Failure(1007, "invalid UTF-8 in a text message") from None
         return position
 
     def _frame(self, buffer: bytes, position: int, end: int, batch: Batch) -> int:

@@ -18,6 +18,7 @@ Pure: no trio, no sockets.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -131,6 +132,17 @@ class Inflater:
         self._inflater = zlib.decompressobj(wbits=-15)
         #: Bytes inflated so far of the message being read in parts.
         self.size = 0
+
+    @property
+    def resets(self) -> bool:
+        """Each message starts a new compression context (``server_no_context_takeover``)."""
+        return self._reset
+
+    @property
+    def decompress(self) -> Callable[[bytes, int], bytes]:
+        """The current context's ``decompress(data, max_length)``, for a loop that inflates whole messages itself
+        while the context carries over (:attr:`resets` False): append :data:`TAIL`, bound to ``limit + 1``."""
+        return self._inflater.decompress
 
     def whole(self, payload: bytes) -> bytes:
         """A complete message in one piece (the fast path)."""

@@ -353,7 +353,7 @@ class ClientLink:
     async def _cook(self, batch: list[tuple[EventKind, Any]]) -> None:
         """The events of one read through the table, the hooks and the subscribers, in order."""
         session, dat, client = self.session, self.dat, self.client
-        session.check_edits()
+        await session.before_event()
         info, table, host, runner, bus = dat.info, dat.table, dat.host, session.runner, session.bus
         on_text = host.dispatcher("onWebSocketReceiveText") or _none
         on_binary = host.dispatcher("onWebSocketReceiveBinary") or _none

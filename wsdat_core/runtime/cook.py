@@ -54,8 +54,9 @@ class Cook:
         #: The payload of the ping whose hooks are running, and whether one of them answered it.
         self.ping_payload: bytes | None = None
         self.ping_answered = False
-        #: Called as each cook starts (the session checks for edited callbacks files there).
-        self.before_cook: Callable[[], None] = lambda: None
+        #: Called as each cook starts (the session checks for edited callbacks files there); what it returns, if
+        #: anything, is awaited first (a reload in flight).
+        self.before_cook: Callable[[], Awaitable[None] | None] = lambda: None
         self._slow_warned = False
         self._size_evictions_seen = 0
         self._waited = 0.0  # time the cook in progress waited for async hook slots or subscribers
@@ -71,7 +72,9 @@ class Cook:
         The hooks are looked up once per cook: a change of ``callbacks`` made by a hook applies from the next cook.
         A run of text messages that no hook and no subscriber waits for goes into the table in one step.
         """
-        self.before_cook()
+        waiting = self.before_cook()
+        if waiting is not None:
+            await waiting
         dat = self.dat
         info, table, host, bus = dat.info, dat.table, dat.host, self.bus
         on_text, on_binary = host.dispatcher("onReceiveText"), host.dispatcher("onReceiveBinary")
@@ -90,6 +93,11 @@ class Cook:
                     if on_text is None and not subscribers:
                         table.extend(payloads)
                         received += len(payloads)
+                        continue
+                    rows = table.plain_rows() if not subscribers else None
+                    run_dispatch = host.run_dispatcher("onReceiveText") if rows is not None else None
+                    if run_dispatch is not None:  # plain hooks only: the whole run in one call, no frame between
+                        received += run_dispatch(payloads, rows, self)
                         continue
                     for message in payloads:
                         if not self.active:

@@ -29,6 +29,7 @@ from typing import Any, Final, TypeVar
 import trio
 
 from ..host.callbacks import CallbackHost
+from ..host.tdoperator import TDOperator
 from ..model.events import EventKind
 from ..model.info import Clock, Info
 from ..model.params import HOST_PARAMS, Parameters
@@ -47,13 +48,14 @@ _names = itertools.count(1)
 _MISSING: Any = object()
 
 
-class WebSocketDAT:
+class WebSocketDAT(TDOperator):
     """TouchDesigner's WebSocket DAT: connects to a WebSocket server, keeps received messages in a FIFO table, runs
     callbacks for every event and exposes info channels.
 
     Parameters are keyword arguments with TD's names (see :mod:`wsdat_core.model.params`) and live in :attr:`par`.
     ``namespace`` maps names to objects ``fromop`` may name (a service passes its other DATs). ``settings`` maps
-    plugin names to their settings (see :meth:`pluginSettings`).
+    plugin names to their settings (see :meth:`pluginSettings`). TD's operator members (``path``, ``id``, ``op()``,
+    and TDOnlyError for ``ext``, ``parent()``...) come from :class:`~wsdat_core.host.tdoperator.TDOperator`.
     """
 
     def __init__(self, name: str | None = None, *, clock: Clock | None = None,
@@ -74,7 +76,8 @@ class WebSocketDAT:
         self.namespace = namespace
         self._settings = {plugin: dict(values) for plugin, values in (settings or {}).items()}
         self._session = Session(self, async_hook_limit)
-        self.host = CallbackHost(self, self._session.hook_failed, namespace)
+        self.host = CallbackHost(self, self._session.hook_failed, namespace,
+                                 load_budget=lambda: self.par.value("reloadtimeout"))
         self.host.configure(value("callbacks"), value("executeloc"), value("fromop"))
         self.par.subscribe(self._session.on_par_change)
         self.par.add_check(self._load_callbacks)

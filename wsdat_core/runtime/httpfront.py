@@ -200,15 +200,16 @@ async def _respond(session: ServerSession, request: dict[str, object]) -> Respon
     dat = session.dat
     callables = dat.host.callables("onHTTPRequest")
     if callables:
-        session.check_edits()
+        await session.before_event()
         response: object = new_response()
         for plugin, function in callables:
             try:
                 result = function(request, response)
                 if inspect.isawaitable(result):
                     result = await result
-            except Exception as exc:
-                session.hook_failed("onHTTPRequest", plugin, exc)
+            except Exception as exc:  # reported from the callback's own frame on (as a dispatched hook is)
+                tb = exc.__traceback__
+                session.hook_failed("onHTTPRequest", plugin, exc.with_traceback(tb.tb_next if tb else None))
                 return _internal_error()
             if result is not None:
                 response = result

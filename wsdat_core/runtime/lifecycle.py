@@ -1,17 +1,13 @@
 """The life of a DAT's plugins: ``onStart`` when the run begins (or a plugin is added), ``onExit`` when it ends (or a
-plugin is removed), and live editing: ``.py`` callbacks files changed on disk are loaded again before the next cook,
-and a broken edit keeps the previous callbacks (one error line).
+plugin is removed). Live editing is :mod:`~wsdat_core.runtime.reloading`'s.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from ..host.callbacks import PendingCall, Plugin, file_stamp
-from ..model.errors import WsdatError
+from ..host.callbacks import PendingCall, Plugin
 from .hookrunner import HookRunner
 from .reporter import Reporter
 
@@ -20,12 +16,10 @@ if TYPE_CHECKING:
 
 __all__ = ["PluginLifecycle"]
 
-_EDIT_CHECK_EVERY: Final = 0.1  # seconds between looks at the callbacks files' mtime and size
-_EDIT_SETTLE_NS: Final = 500_000_000  # a file is reloaded once its last change is this old (editors write in steps)
 
 
 class PluginLifecycle:
-    """Starts and stops the plugins of one DAT and reloads its edited callbacks files."""
+    """Starts and stops the plugins of one DAT."""
 
     def __init__(self, dat: WebSocketDAT, runner: HookRunner, reporter: Reporter) -> None:
         self.dat = dat
@@ -34,8 +28,6 @@ class PluginLifecycle:
         #: True between the start of the DAT's run and its end (plugins added meanwhile are started at once).
         self.running = False
         self._started: list[Plugin] = []
-        self._next_edit_check = 0.0
-        self._reload_failed: dict[str, tuple[int, int]] = {}
 
     # -- start and exit ------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -67,48 +59,3 @@ class PluginLifecycle:
         """Call ``onExit`` of ``removed`` while their hooks are still in force (before a new configuration)."""
         if self.running:
             self.runner.submit(self.dat.host.call_plugins("onExit", removed))
-
-    # -- live editing --------------------------------------------------------------------------------------------
-    def check_edits(self) -> None:
-        """Before a cook: reload ``.py`` callbacks files changed on disk at least 0.5 s ago (a stat per file, at most
-        every 0.1 s)."""
-        now = time.monotonic()
-        if now < self._next_edit_check or not self.dat.par.value("reloadcallbacks"):
-            return
-        self._next_edit_check = now + _EDIT_CHECK_EVERY
-        wall = time.time_ns()
-        ready = []
-        for path in self.dat.host.changed_files():
-            stamp = file_stamp(path)
-            if stamp is None or self._reload_failed.get(path) == stamp:
-                continue  # gone, or this very version failed already: wait for the next edit
-            if wall - stamp[0] >= _EDIT_SETTLE_NS:
-                ready.append(path)
-        if ready:
-            self.reload(ready)
-
-    def reload_all(self) -> None:
-        """The ``reload`` pulse: load every ``.py`` callbacks file again now."""
-        self.reload([plugin.path for plugin in self.dat.host.plugins if plugin.path is not None])
-
-    def reload(self, paths: Sequence[str]) -> None:
-        """Load the callbacks files ``paths`` again; on failure the previous callbacks go on (one error line)."""
-        if not paths:
-            return
-        value = self.dat.par.value
-        host = self.dat.host
-        try:
-            configuration = host.prepare(value("callbacks"), value("executeloc"), value("fromop"), reload=paths)
-        except WsdatError as exc:
-            for path in paths:
-                stamp = file_stamp(path)
-                if stamp is not None:
-                    self._reload_failed[path] = stamp
-            self.reporter.error(f"{exc}; the previous callbacks go on")
-            return
-        for path in paths:
-            self._reload_failed.pop(path, None)
-        self.exit_now(configuration.removed)
-        added, removed = host.commit(configuration)
-        self.changed(added, removed)
-        self.reporter.monitor(f"callbacks reloaded: {', '.join(os.path.basename(path) for path in paths)}")

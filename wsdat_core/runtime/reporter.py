@@ -67,7 +67,7 @@ class Reporter:
         info = self.dat.info
         info.errors += 1
         info.hook_errors += 1
-        message = clean_line(mask_text(f"callback {hook} of {plugin} raised {type(exc).__name__}: {exc}"))
+        message = clean_line(mask_text(self.dat.host.error_line(hook, plugin, exc)))
         self.dat.last_error = message
         log.error("%s: %s", self.dat.name, message, exc_info=exc)
         if hook != "onMonitorMessage":

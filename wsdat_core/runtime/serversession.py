@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 import ssl
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -29,14 +27,12 @@ from ..model.client import Client
 from ..model.errors import ConnectError, ConnectionClosedError, TLSError
 from ..model.events import EventKind
 from ..model.params import Effect
-from ..model.sanitize import clean_line
-from ..model.secrets import mask_text
 from .clientlink import ClientLink, encode_plain
-from .console import log
 from .eventbus import EventBus
 from .hookrunner import HookRunner
 from .httpfront import serve_connection
 from .lifecycle import PluginLifecycle
+from .reloading import Reloader
 from .reporter import Reporter
 from .session import ASYNC_HOOK_LIMIT, EXIT_TIMEOUT
 
@@ -52,40 +48,24 @@ _RESTART: Final = (1012, "service restart")
 _GOING_AWAY: Final = (1001, "going away")
 
 
-class ServerReporter(Reporter):
-    """The WebSocket DAT's reporter, with a raising callback named by where it failed in the user's file."""
-
-    def hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
-        """One line (``callbacks.py:12 in onWebSocketReceiveText: ValueError: ...``); the traceback goes to the
-        logger's debug level (``-vv``)."""
-        info = self.dat.info
-        info.errors += 1
-        info.hook_errors += 1
-        message = clean_line(mask_text(f"{_where(exc, plugin)} in {hook}: {type(exc).__name__}: {exc}"))
-        self.dat.last_error = message
-        log.error("%s: %s", self.dat.name, message)
-        log.debug("%s: the traceback of %s", self.dat.name, hook, exc_info=exc)
-        if hook != "onMonitorMessage":
-            self._deliver(message)
-
-
 class ServerSession:
     """Runs one Web Server DAT. Created by it; use the server's methods, not these.
 
-    The WebSocket DAT's parts report (:class:`ServerReporter`) and run the plugins' lives
-    (:class:`~.lifecycle.PluginLifecycle`: ``onStart``/``onExit``, reloading edited callbacks files).
+    The WebSocket DAT's parts report (:class:`~.reporter.Reporter`), run the plugins' lives
+    (:class:`~.lifecycle.PluginLifecycle`: ``onStart``/``onExit``) and reload edited callbacks files
+    (:class:`~.reloading.Reloader`).
     """
 
     def __init__(self, dat: WebServerDAT, async_hook_limit: int = ASYNC_HOOK_LIMIT) -> None:
         self.dat = dat
         self.bus = EventBus()
         self.runner = HookRunner(async_hook_limit, lambda: self.reporter.slots_busy())
-        self.reporter = ServerReporter(cast("WebSocketDAT", dat), self.bus, self.runner)  # the attributes it reads
-        self.plugins = PluginLifecycle(cast("WebSocketDAT", dat), self.runner, self.reporter)
+        shared = cast("WebSocketDAT", dat)  # the parts read what both kinds of DAT have (name, info, host, par ...)
+        self.reporter = Reporter(shared, self.bus, self.runner)
+        self.plugins = PluginLifecycle(shared, self.runner, self.reporter)
+        self.reloader = Reloader(shared, self.reporter, self.plugins, self.start_soon)
         self.monitor, self.warn, self.error = self.reporter.monitor, self.reporter.warn, self.reporter.error
         self.hook_failed = self.reporter.hook_failed
-        #: Before an event is handled: reload ``.py`` callbacks files changed at least 0.5 s ago.
-        self.check_edits = self.plugins.check_edits
         #: The open WebSocket clients, in the order they connected.
         self.links: dict[str, ClientLink] = {}
         #: Connections between accept and the end of their HTTP request or WebSocket handshake.
@@ -135,7 +115,14 @@ class ServerSession:
             for link in self.links.values():
                 link.queue.byte_limit = new
         elif effect is Effect.RELOAD:
-            self.plugins.reload_all()
+            self.reloader.reload_all()
+
+    async def before_event(self) -> None:
+        """Before a client's read or an HTTP request is handled: edited callbacks files are loaded again (and a
+        reload in flight waited for), so the first event after an edit runs the new code."""
+        waiting = self.reloader.before_cook()
+        if waiting is not None:
+            await waiting
 
     # -- clients ----------------------------------------------------------------------------------------------------
     def new_client(self, host: str, port: int, uri: str) -> Client:
@@ -333,15 +320,3 @@ def _server_tls(certificate: str | None, privatekey: str | None) -> ssl.SSLConte
         raise TLSError(f"cannot load the certificate {certificate!r} / private key {privatekey!r}: {exc}") from exc
     context.set_alpn_protocols(["http/1.1"])
     return context
-
-
-_PACKAGE: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _where(exc: BaseException, plugin: str) -> str:
-    """``file.py:LINE`` of the innermost frame of ``exc`` in the callbacks file ``plugin`` (a path), else in any file
-    outside wsdat; the plugin's name when there is none."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    mine = [frame for frame in frames if frame.filename == plugin] or \
-        [frame for frame in frames if not frame.filename.startswith((_PACKAGE, "<"))]
-    return f"{os.path.basename(mine[-1].filename)}:{mine[-1].lineno}" if mine else plugin

@@ -6,7 +6,7 @@
 * the :class:`~.sender.Sender`: the send queue, its task, automatic pongs;
 * the :class:`~.cook.Cook`: batch -> table, hooks, events;
 * the :class:`~.reporter.Reporter`: monitor lines, warnings, errors, hook errors;
-* the :class:`~.lifecycle.PluginLifecycle`: ``onStart``/``onExit``, reload, live edits;
+* the :class:`~.lifecycle.PluginLifecycle`: ``onStart``/``onExit``; the :class:`~.reloading.Reloader`: live edits;
 * the :class:`~.hookrunner.HookRunner` (async hooks) and the :class:`~.eventbus.EventBus` (``dat.events()``).
 
 Everything the session starts lives in the nursery of :meth:`Session.run`: the hook runner, the connection's tasks
@@ -32,6 +32,7 @@ from .cook import Cook
 from .eventbus import EventBus
 from .hookrunner import HookRunner
 from .lifecycle import PluginLifecycle
+from .reloading import Reloader
 from .reporter import Reporter
 from .sender import Sender
 from .supervisor import CLOSE_TIMEOUT, Supervisor
@@ -60,7 +61,8 @@ class Session:
         self.sender = Sender(dat, self.reporter)
         self.plugins = PluginLifecycle(dat, self.runner, self.reporter)
         self.cook = Cook(dat, self.runner, self.bus, self.sender.answer_ping, self.reporter.warn)
-        self.cook.before_cook = self.plugins.check_edits
+        self.reloader = Reloader(dat, self.reporter, self.plugins, self.start_soon)
+        self.cook.before_cook = self.reloader.before_cook
         self.cook.active = dat.par.value("active")
         self.sender.on_pong = self.cook.pong_sent
         self.supervisor = Supervisor(dat, self.cook, self.sender, self.runner, self.reporter)
@@ -72,7 +74,7 @@ class Session:
             Effect.TABLE: self._table,
             Effect.KEEPALIVE: lambda name, new: self.supervisor.set_keepalive(),
             Effect.SEND: lambda name, new: self.sender.set_limits(),
-            Effect.RELOAD: lambda name, new: self.plugins.reload_all(),
+            Effect.RELOAD: lambda name, new: self.reloader.reload_all(),
         }
         self._token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None

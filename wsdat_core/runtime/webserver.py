@@ -79,7 +79,8 @@ class WebServerDAT:
         self.namespace = namespace
         self._settings = {plugin: dict(values) for plugin, values in (settings or {}).items()}
         self._session = ServerSession(self, async_hook_limit)
-        self.host = CallbackHost(self, self._session.hook_failed, namespace, specs=serverspecs)
+        self.host = CallbackHost(self, self._session.hook_failed, namespace, specs=serverspecs,
+                                 load_budget=lambda: self.par.value("reloadtimeout"))
         self.host.configure(value("callbacks"), value("executeloc"), value("fromop"))
         self.par.subscribe(self._session.on_par_change)
         self.par.add_check(self._load_callbacks)
