@@ -1,7 +1,7 @@
 """One WebSocket client of a Web Server DAT: reading and cooking what it sends, sending to it, keepalive, closing.
 
-wsproto (its public sans-I/O ``WSConnection``) speaks the protocol; this module is the trio side, shaped like the
-WebSocket DAT's connection: the reader hands the events of one network read to one *cook* (table rows, hooks, event
+:class:`~.serverprotocol.ServerProtocol` speaks the protocol (sans-I/O); this module is the trio side, shaped like
+the WebSocket DAT's connection: the reader hands the events of one network read to one *cook* (table rows, hooks, event
 subscribers), and reads nothing more from this client until the cook is done, so a slow plain hook slows down only
 its own client's reading (backpressure), never the other clients' sends. One sender task per client takes
 everything queued for it (:class:`~.sendqueue.SendQueue`, bounded by ``sendqueuebytes``) and writes it with one
@@ -27,10 +27,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import trio
-from wsproto import WSConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
-from wsproto.utilities import LocalProtocolError
 
 from ..model.closing import ABNORMAL, close_description
 from ..model.errors import ConnectionClosedError
@@ -44,8 +40,8 @@ from ..model.serverevents import (
     WebSocketOpened,
 )
 from ..protocol import frames
-from .clientframes import ClientFrameReader
 from .sendqueue import Receipt, SendQueue, settle
+from .serverprotocol import ServerProtocol
 
 if TYPE_CHECKING:
     from ..model.client import Client
@@ -66,7 +62,7 @@ TEXT: Final = EventKind.TEXT
 BINARY: Final = EventKind.BINARY
 PING: Final = EventKind.PING
 PONG: Final = EventKind.PONG
-_CLOSE: Final = EventKind.DISCONNECT  # a queued close frame (payload: wsproto's CloseConnection)
+_CLOSE: Final = EventKind.DISCONNECT  # a queued close frame (payload: its code and reason)
 _OPCODES: Final = {TEXT: frames.TEXT, BINARY: frames.BINARY}
 
 
@@ -88,18 +84,17 @@ def _none(*args: Any) -> tuple[()]:
 class ClientLink:
     """The connection of one client; :meth:`run` serves it until it ended (in the session's nursery)."""
 
-    def __init__(self, session: ServerSession, client: Client, stream: trio.abc.Stream, ws: WSConnection,
+    def __init__(self, session: ServerSession, client: Client, stream: trio.abc.Stream, protocol: ServerProtocol,
                  extensions: str, leftover: bytes = b"") -> None:
         self.session = session
         self.dat = session.dat
         self.client = client
         self.stream = stream
-        self.ws = ws
+        self.protocol = protocol
         self.extensions = extensions
         self.compressed = "permessage-deflate" in extensions
         self.queue = SendQueue(_QUEUE_ITEMS, self.dat.par.value("sendqueuebytes"))
-        self._reader = ClientFrameReader(self.dat.par.value("maxmessagesize"))
-        self._reader.feed(leftover)  # frames a client sent right behind its handshake
+        self._leftover = leftover  # frames a client sent right behind its handshake
         #: Set once the connection is over and every hook about it was called.
         self.finished = trio.Event()
         #: True once the server decided to close (or answered the client's close): sends are refused.
@@ -107,14 +102,11 @@ class ClientLink:
         self._unread = 0  # bytes read and not yet counted in the bytes_received channel
         self._scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
-        self._parts: list[Any] = []
-        self._parts_size = 0
         self._close_written = False  # the server's close frame (or answer) went out
         self._partial_write = False  # a write was interrupted: the stream may end in the middle of a frame
         self._answer: int | None = None  # the close code the client answered the server's close with
         self._end: tuple[str, int, str] | None = None  # (who ended it, code, reason)
         self._fault: str | None = None
-        self._failure: tuple[int, str, str] | None = None  # a frame failed the connection: code, reason, fault line
         self._ping_payload: bytes | None = None  # the ping whose hooks run, and whether one of them answered it
         self._ping_answered = False
         self._keepalive_payload: bytes | None = None
@@ -160,7 +152,7 @@ class ClientLink:
             return
         self.closing = True
         self._end = self._end or ("server", code, reason)
-        self.queue.put(Outgoing(_CLOSE, CloseConnection(code, reason), 0), force=True)
+        self.queue.put(Outgoing(_CLOSE, (code, reason), 0), force=True)
         if self._nursery is not None:
             self._nursery.start_soon(self._close_watchdog)
 
@@ -180,7 +172,7 @@ class ClientLink:
         if not self.closing:
             self.closing = True
             self._end = self._end or ("server", code, reason)
-            self.queue.put(Outgoing(_CLOSE, CloseConnection(code, reason), 0), force=True)
+            self.queue.put(Outgoing(_CLOSE, (code, reason), 0), force=True)
 
     def _overflow(self) -> None:
         """The send queue is full: the client does not read. It is closed (1008) at once, without slowing anyone
@@ -226,13 +218,13 @@ class ClientLink:
     async def _goodbye(self) -> None:
         """Ended from outside (the server stops, the client is dropped): send the close frame the server decided on
         (``1001 going away`` when it decided nothing), unless a write was cut in the middle of a frame."""
-        if self._close_written or self._partial_write or self.ws.state is not ConnectionState.OPEN:
+        if self._close_written or self._partial_write or self.protocol.state != "open":
             return
         self._end = self._end or ("server", 1001, "going away")
         _who, code, reason = self._end
         with trio.move_on_after(CLOSE_TIMEOUT / 2):
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, LocalProtocolError):
-                await self.stream.send_all(self.ws.send(CloseConnection(code, reason)))
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.stream.send_all(self.protocol.close(code, reason))
 
     async def _opened(self) -> None:
         session, client = self.session, self.client
@@ -275,80 +267,41 @@ class ClientLink:
 
     # -- reading ------------------------------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
-        receive, ws, reader, value = self.stream.receive_some, self.ws, self._reader, self.dat.par.value
+        receive, protocol, value = self.stream.receive_some, self.protocol, self.dat.par.value
         size = RECEIVE_BUFFER_DEFLATE if self.compressed else RECEIVE_BUFFER
+        data, self._leftover = self._leftover, b""  # frames that came with the handshake first, then each read's
         while True:
-            batch: list[tuple[EventKind, Any]] = []
-            done = False
-            reader.limit = value("maxmessagesize")
-            while (chunk := reader.next(batch.append)) is not None:  # simple frames decoded, the rest to wsproto
-                ws.receive_data(chunk)
-                if self._parse(batch):
-                    done = True
-                    break
+            protocol.limit = value("maxmessagesize")
+            batch = protocol.receive_data(data)
             if batch:
                 await self._cook(batch)
-            if done:
-                if self._failure is not None:  # after the messages that came before the bad frame were handled
-                    self._fail(*self._failure)
+            if not protocol.reading:  # after the messages that came before the close or the bad frame
+                self._stopped_reading()
                 return
             try:
-                data = await receive(size)
+                data = cast(bytes, await receive(size))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""  # reset, or a broken TLS stream: the same as an end without a close frame
             if not data:
                 self._end = self._end or ("network", ABNORMAL, "")
                 return
             self._unread += len(data)
-            reader.feed(cast(bytes, data))
 
-    def _parse(self, batch: list[tuple[EventKind, Any]]) -> bool:
-        """wsproto's events into ``batch``; True once this connection is done reading."""
-        limit = self.dat.par.value("maxmessagesize")
-        for event in self.ws.events():
-            if isinstance(event, (TextMessage, BytesMessage)):
-                data: Any = event.data
-                text = isinstance(event, TextMessage)
-                size = len(data) if not text or data.isascii() else len(data.encode("utf-8", "surrogatepass"))
-                if event.message_finished and not self._parts:
-                    if size > limit:
-                        return self._too_big(size, limit)
-                    batch.append((TEXT, data) if text else (BINARY, bytes(data)))
-                    continue
-                self._parts.append(data)
-                self._parts_size += size
-                if self._parts_size > limit:
-                    return self._too_big(self._parts_size, limit)
-                if event.message_finished:
-                    joined = "".join(self._parts) if text else b"".join(self._parts)
-                    batch.append((TEXT, joined) if text else (BINARY, joined))
-                    self._parts, self._parts_size = [], 0
-            elif isinstance(event, Ping):
-                batch.append((PING, bytes(event.payload)))
-            elif isinstance(event, Pong):
-                batch.append((PONG, bytes(event.payload)))
-            elif isinstance(event, CloseConnection):
-                return self._close_received(event)
-        return False
-
-    def _close_received(self, event: CloseConnection) -> bool:
-        state = self.ws.state
-        if state is ConnectionState.REMOTE_CLOSING:  # the client closes: answer (queued data can no longer go)
-            self._end = ("client", event.code, event.reason or "")
-            self._answer = event.code
+    def _stopped_reading(self) -> None:
+        """The protocol read a close frame or failed the connection: answer the client's close, take the answer
+        to the server's, or fail (RFC 6455 7.1.7: the close frame after what is queued, no wait for an answer)."""
+        protocol = self.protocol
+        if protocol.failure is not None:
+            failure = protocol.failure
+            self._fail(failure.code, failure.reason, failure.message)
+        elif protocol.close_received is not None:  # the client closes: the answer repeats its code and reason
+            code, reason = protocol.close_received
+            self._end = ("client", code, reason)
+            self._answer = code
             self.closing = True
-            self.queue.put(Outgoing(_CLOSE, event.response(), 0), force=True)
-        elif state is ConnectionState.CLOSED:  # the answer to the server's close
-            self._answer = event.code
-        else:  # wsproto found a broken frame: fail the connection with its code (once the batch is cooked)
-            self._failure = (event.code, event.reason or "", f"protocol error: {event.reason} "
-                             f"(closed with {close_description(event.code)})")
-        return True
-
-    def _too_big(self, size: int, limit: int) -> bool:
-        self._failure = (1009, f"message larger than {limit} bytes", f"a message of {size} bytes or more arrived, "
-                         f"above maxmessagesize ({limit}); closed with 1009 message too big")
-        return True
+            self.queue.put(Outgoing(_CLOSE, (code, reason), 0), force=True)
+        else:  # the answer to the server's close
+            self._answer = protocol.answer
 
     async def _cook(self, batch: list[tuple[EventKind, Any]]) -> None:
         """The events of one read through the table, the hooks and the subscribers, in order."""
@@ -409,35 +362,28 @@ class ClientLink:
 
     # -- writing ------------------------------------------------------------------------------------------------------
     async def _send_loop(self) -> None:
-        queue, ws, stream, info = self.queue, self.ws, self.stream, self.dat.info
-        compressed = self.compressed
+        queue, protocol, stream, info = self.queue, self.protocol, self.stream, self.dat.info
+        encode = protocol.encode if self.compressed else encode_plain
         while True:
             items = await queue.take(SEND_BATCH)
             chunks: list[bytes] = []
             sent: list[Outgoing] = []
             dropped: list[Outgoing] = []
-            is_open = ws.state is ConnectionState.OPEN
             messages = size = 0
             for item in items:
                 kind, payload = item.kind, item.payload
-                try:
-                    if kind is _CLOSE:
-                        chunks.append(ws.send(payload))
-                        self._close_written = True
-                        is_open = False
-                    elif not is_open:
-                        dropped.append(item)
-                        continue
-                    elif type(item) is _Encoded:
-                        chunks.append(payload)
-                    elif kind is TEXT or kind is BINARY:
-                        chunks.append(ws.send((TextMessage if kind is TEXT else BytesMessage)(payload))
-                                      if compressed else encode_plain(kind, payload))
-                    else:
-                        chunks.append(ws.send(Ping(payload) if kind is PING else Pong(payload)))
-                except LocalProtocolError:  # the connection closed meanwhile
+                if protocol.state != "open":  # the server's close frame is out: nothing may follow it
                     dropped.append(item)
                     continue
+                if kind is _CLOSE:
+                    chunks.append(protocol.close(*payload))
+                    self._close_written = True
+                elif type(item) is _Encoded:
+                    chunks.append(payload)
+                elif kind is TEXT or kind is BINARY:
+                    chunks.append(encode(kind, payload))
+                else:
+                    chunks.append(protocol.encode(kind, payload))
                 sent.append(item)
                 if kind is not PING and kind is not PONG and kind is not _CLOSE:
                     messages += 1

@@ -1,6 +1,7 @@
 """The front door of every connection of a Web Server DAT: the TLS handshake, the HTTP request (h11), and where it
-goes: a WebSocket upgrade becomes a :class:`~.clientlink.ClientLink` (wsproto), anything else is answered by
-``onHTTPRequest``, the ``static`` folder, or a proper HTTP answer saying this is a WebSocket endpoint.
+goes: a WebSocket upgrade becomes a :class:`~.clientlink.ClientLink` (:mod:`.serverprotocol` checks the request and
+agrees on compression), anything else is answered by ``onHTTPRequest``, the ``static`` folder, or a proper HTTP answer
+saying this is a WebSocket endpoint.
 
 Bad clients cost little and starve no one: each connection is its own task; the TLS handshake and the request head
 must arrive within ``timeout`` (slowloris clients and half-open floods are dropped when it passes, as is an idle
@@ -16,14 +17,11 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import h11
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, Request
-from wsproto.extensions import PerMessageDeflate
-from wsproto.utilities import RemoteProtocolError
 
 from ..model.client import peer_text
 from ..model.webrequest import ResponseError, ResponseParts, make_request, new_response, response_parts
 from .clientlink import ClientLink
+from .serverprotocol import HandshakeRefused, ServerProtocol, accept_headers, agree_deflate, check_upgrade
 from .staticfiles import static_response
 
 if TYPE_CHECKING:
@@ -65,7 +63,7 @@ async def serve_connection(session: ServerSession, stream: trio.abc.Stream) -> N
         while True:  # one request per round (HTTP keep-alive)
             request: h11.Request | None = None
             with trio.move_on_after(session.dat.par.value("timeout") / 1000):
-                request, head = await _read_request(stream, connection)
+                request = await _read_request(stream, connection)
             if request is None:  # the client left, or was too slow: an idle keep-alive connection, or slowloris
                 if connection.trailing_data[0]:
                     info.refused += 1
@@ -73,7 +71,7 @@ async def serve_connection(session: ServerSession, stream: trio.abc.Stream) -> N
             if _wants_websocket(request):
                 session.pending_handshakes -= 1
                 counted = False
-                await _upgrade(session, stream, connection, request, head, peer)
+                await _upgrade(session, stream, connection, request, peer)
                 return
             if not await _answer(session, stream, connection, request, peer, local):
                 return
@@ -97,9 +95,9 @@ def _addresses(stream: trio.abc.Stream) -> tuple[tuple[str, int], tuple[str, int
     return sock.getpeername()[:2], sock.getsockname()[:2]
 
 
-async def _read_request(stream: trio.abc.Stream, connection: h11.Connection) -> tuple[h11.Request | None, bytes]:
-    """The next request's head as h11 parsed it and the bytes it came in (for wsproto); ``(None, bytes read)`` when
-    the client closed, or ``_Refused`` when what it sent is not HTTP."""
+async def _read_request(stream: trio.abc.Stream, connection: h11.Connection) -> h11.Request | None:
+    """The next request's head as h11 parsed it; None when the client closed, or ``_Refused`` when what it sent is not
+    HTTP (or too long)."""
     raw = bytearray(connection.trailing_data[0])
     while True:
         try:
@@ -114,12 +112,11 @@ async def _read_request(stream: trio.abc.Stream, connection: h11.Connection) -> 
             connection.receive_data(cast(bytes, data))
             continue
         if isinstance(event, h11.Request):
-            head = bytes(raw[:len(raw) - len(connection.trailing_data[0])])
-            if len(head) > MAX_HEAD:  # h11 bounds heads that arrive in pieces; this, one that came whole
+            if len(raw) - len(connection.trailing_data[0]) > MAX_HEAD:  # h11 bounds heads that arrive in pieces;
                 raise _Refused(431, f"431 Request Header Fields Too Large: a request head is at most {MAX_HEAD} "
-                               "bytes")
-            return event, head
-        return None, bytes(raw)  # ConnectionClosed
+                               "bytes")  # this, one that came whole
+            return event
+        return None  # ConnectionClosed
 
 
 def _wants_websocket(request: h11.Request) -> bool:
@@ -128,7 +125,7 @@ def _wants_websocket(request: h11.Request) -> bool:
 
 # ------------------------------------------------------------------------------------------------------- WebSocket
 async def _upgrade(session: ServerSession, stream: trio.abc.Stream, connection: h11.Connection, request: h11.Request,
-                   head: bytes, peer: tuple[str, int]) -> None:
+                   peer: tuple[str, int]) -> None:
     dat = session.dat
     limit = dat.par.value("maxclients")
     if len(session.links) >= limit:
@@ -138,24 +135,23 @@ async def _upgrade(session: ServerSession, stream: trio.abc.Stream, connection: 
         await _send_plain(stream, connection, 503, f"503 Service Unavailable: the server has {limit} WebSocket "
                           "clients (maxclients); try again later", (("Retry-After", str(RETRY_AFTER)),))
         return
-    ws = WSConnection(ConnectionType.SERVER)
     try:
-        ws.receive_data(head)
-        offer = next(ws.events(), None)
-    except RemoteProtocolError as exc:
-        offer, why = None, str(exc)
-    else:
-        why = "not a WebSocket upgrade request"
-    if not isinstance(offer, Request):
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers]
+        key, offers = check_upgrade(request.method.decode("ascii", "replace"), headers)
+        if not isinstance(connection.next_event(), h11.EndOfMessage):  # a GET: its end is in hand already
+            raise HandshakeRefused(400, "400 Bad Request: not a valid WebSocket handshake: a body came with it")
+    except HandshakeRefused as refusal:
         dat.info.refused += 1
-        await _send_plain(stream, connection, 400, f"400 Bad Request: not a valid WebSocket handshake: {why}")
+        await _send_plain(stream, connection, refusal.status, str(refusal), refusal.headers)
         return
-    deflate = PerMessageDeflate()
-    answer = ws.send(AcceptConnection(extensions=[deflate] if dat.par.value("compression") == "deflate" else []))
-    await stream.send_all(answer)
-    client = session.new_client(peer[0], peer[1], offer.target)
+    deflate = agree_deflate(offers) if dat.par.value("compression") == "deflate" else None
+    answer = h11.InformationalResponse(status_code=101, reason=b"Switching Protocols",
+                                       headers=accept_headers(key, deflate))
+    await stream.send_all(connection.send(answer) or b"")
+    client = session.new_client(peer[0], peer[1], request.target.decode("utf-8", "replace"))
     leftover = connection.trailing_data[0]  # frames a client sent right behind its request
-    await ClientLink(session, client, stream, ws, "permessage-deflate" if deflate.enabled() else "", leftover).run()
+    protocol = ServerProtocol(dat.par.value("maxmessagesize"), deflate)
+    await ClientLink(session, client, stream, protocol, deflate.agreed if deflate else "", leftover).run()
 
 
 # ------------------------------------------------------------------------------------------------------------ HTTP

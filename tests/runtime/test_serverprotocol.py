@@ -1,5 +1,7 @@
-"""The server's receive fast path decides exactly as wsproto alone: the same messages, pings, pongs and failure
-(close code), however the bytes are cut into reads (hypothesis: random frames, simple and not, at random cuts)."""
+"""The server role's protocol decides exactly as wsproto alone (the oracle, a test dependency only): the same
+messages, pings, pongs and end (the client's close code, or the code the connection is failed with), however the
+bytes are cut into reads (hypothesis: random frames, simple and not, at random cuts); permessage-deflate offers are
+agreed as RFC 7692 says."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Pong, Request, TextMessage
 
-from wsdat_core.runtime.clientframes import HOLD_LIMIT, ClientFrameReader
+from wsdat_core.protocol.deflate import DeflateParams
+from wsdat_core.runtime.serverprotocol import HandshakeRefused, ServerProtocol, agree_deflate, check_upgrade
 
 from ..integration.hostile import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, frame
 
@@ -63,21 +66,17 @@ def alone(data: bytes, cuts: list[int]) -> list[tuple[str, Any]]:
     return seen.items
 
 
-def with_reader(data: bytes, cuts: list[int]) -> list[tuple[str, Any]]:
-    ws, seen, reader = server(), Collected(), ClientFrameReader(LIMIT)
-
-    def append(item: tuple[Any, Any]) -> None:
-        assert not seen.parts, "a fast-path message inside a fragmented one"
-        seen.items.append((item[0].label, item[1]))
-
+def with_protocol(data: bytes, cuts: list[int], limit: int = 1 << 20) -> list[tuple[str, Any]]:
+    protocol, items = ServerProtocol(limit), []
     for chunk in split(data, cuts):
-        if seen.closed:
+        items += [(kind.label, payload) for kind, payload in protocol.receive_data(chunk)]
+        if not protocol.reading:
             break
-        reader.feed(chunk)
-        while not seen.closed and (handed := reader.next(append)) is not None:
-            ws.receive_data(handed)
-            seen.take(ws)
-    return seen.items
+    if protocol.failure is not None:
+        items.append(("close", protocol.failure.code))
+    elif protocol.close_received is not None:
+        items.append(("close", protocol.close_received[0]))
+    return items
 
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -109,16 +108,44 @@ FRAMES = st.one_of(
 @given(st.lists(FRAMES, max_size=8), st.lists(st.integers(min_value=0, max_value=20000), max_size=12))
 def test_the_fast_path_decides_as_wsproto_alone(frames: list[bytes], cuts: list[int]) -> None:
     data = b"".join(frames)
-    assert with_reader(data, cuts) == alone(data, cuts)
+    assert with_protocol(data, cuts) == alone(data, cuts)
 
 
-def test_oversize_and_large_frames_go_to_wsproto_whole_or_streamed() -> None:
-    big = masked(BINARY, b"b" * (LIMIT + 1))  # above the fast path's limit: wsproto decides (the link closes 1009)
-    assert with_reader(big + masked(TEXT, b"after"), [5, 600]) == alone(big + masked(TEXT, b"after"), [5, 600])
-    reader = ClientFrameReader(HOLD_LIMIT * 4)
-    huge = masked(BINARY, b"h" * (HOLD_LIMIT + 10))
-    reader.feed(huge[:1000])
-    handed = reader.next(lambda item: None)
-    assert handed == huge[:1000]  # not held: streamed through wsproto as it arrives
-    reader.feed(huge[1000:])
-    assert reader.next(lambda item: None) == huge[1000:]
+def test_oversize_messages_and_fragment_floods_fail_with_1009() -> None:
+    big = masked(BINARY, b"b" * (LIMIT + 1))  # wsproto alone has no limit: the server's is its own
+    assert with_protocol(big, [5, 600], LIMIT) == [("close", 1009)]
+    assert with_protocol(big + masked(TEXT, b"ok"), [5, 600], LIMIT + 1) == [("binary", b"b" * (LIMIT + 1)),
+                                                                            ("text", "ok")]
+    flood = masked(TEXT, b"", fin=False) + masked(CONTINUATION, b"", fin=False) * 2000
+    protocol = ServerProtocol(LIMIT)
+    protocol.receive_data(flood)
+    assert protocol.failure is not None and protocol.failure.code == 1009
+
+
+def test_upgrade_requests_are_checked() -> None:
+    good = [("connection", "keep-alive, Upgrade"), ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="), ("sec-websocket-extensions", "permessage-deflate")]
+    assert check_upgrade("GET", good) == ("dGhlIHNhbXBsZSBub25jZQ==", ["permessage-deflate"])
+    for method, headers, status in (("POST", good, 405), ("GET", good[1:], 400),
+                                    ("GET", [good[0], ("sec-websocket-version", "8"), good[2]], 426),
+                                    ("GET", [*good[:2], ("sec-websocket-key", "short")], 400)):
+        try:
+            check_upgrade(method, headers)
+        except HandshakeRefused as refusal:
+            assert refusal.status == status
+        else:
+            raise AssertionError(f"{method} {headers} was not refused")
+
+
+def test_deflate_offers_are_agreed_as_rfc_7692_says() -> None:
+    assert agree_deflate([]) is None
+    assert agree_deflate(["x-webkit-deflate-frame"]) is None
+    assert agree_deflate(["permessage-deflate; client_max_window_bits"]) == DeflateParams(agreed="permessage-deflate")
+    both = agree_deflate(["permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+                          "server_max_window_bits=10; client_max_window_bits=9"])
+    assert both == DeflateParams(True, True, 10, 9, "permessage-deflate; server_no_context_takeover; "
+                                 "client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9")
+    # an offer the server cannot honour is declined, the next one taken
+    assert agree_deflate(["permessage-deflate; server_max_window_bits=7, permessage-deflate; mystery",
+                          "permessage-deflate; server_no_context_takeover"]) == \
+        DeflateParams(True, False, 15, 15, "permessage-deflate; server_no_context_takeover")
