@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -25,9 +26,11 @@ HERE = Path(__file__).resolve().parent
 MIB = 2**20
 
 
-def run_client(client: str, url: str, n: int, *extra: str) -> dict[str, float]:
+def run_client(client: str, url: str, n: int, *extra: str, source: str | None = None) -> dict[str, float]:
+    """One client in a fresh process; ``source``: a checkout whose wsdat_core is imported instead (a baseline)."""
+    env = {**os.environ, "PYTHONPATH": source} if source else None
     done = subprocess.run([sys.executable, str(HERE / "clients.py"), client, url, str(n), *extra],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{client} failed: {done.stderr.strip().splitlines()[-1:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -48,9 +51,11 @@ class Row:
 
 
 class Bench:
-    def __init__(self, port: int, repeat: int) -> None:
+    def __init__(self, port: int, repeat: int, baseline: str | None = None) -> None:
         self.port = port
         self.repeat = repeat
+        #: A checkout of an earlier wsdat, measured beside this one (``--baseline``).
+        self.baseline = baseline
         self.rows: list[Row] = []
 
     def url(self, path: str) -> str:
@@ -61,9 +66,23 @@ class Bench:
         rates: dict[str, list[float]] = {client: [] for client in clients}
         for _ in range(self.repeat):
             for client in clients:
-                args = extra if client.startswith("wsdat") else ()
-                rates[client].append(n / run_client(client, self.url(path), n, *args)["seconds"])
+                name, _, source = client.partition("@")
+                args = extra if name.startswith("wsdat") else ()
+                result = run_client(name, self.url(path), n, *args, source=self.baseline if source else None)
+                rates[client].append(n / result["seconds"])
         return rates
+
+    def with_baseline(self, clients: Sequence[str]) -> list[str]:
+        """``clients``, plus ``CLIENT@baseline`` for each wsdat client when a baseline checkout was given."""
+        extra = [f"{c}@baseline" for c in clients if c.startswith("wsdat")] if self.baseline else []
+        return [*clients, *extra]
+
+    def against_baseline(self, label: str, rates: dict[str, list[float]], client: str = "wsdat",
+                         tolerance: float = 0.95) -> None:
+        """The ratio of this wsdat to the baseline's, when one was measured (target: no worse than ``tolerance``)."""
+        if f"{client}@baseline" in rates:
+            self.ratio(f"{label}: this wsdat / baseline wsdat", rates[client], rates[f"{client}@baseline"],
+                       tolerance)
 
     def ratio(self, name: str, numerator: list[float], denominator: list[float], target: float | None = None,
               at_most: bool = False) -> None:
@@ -101,14 +120,15 @@ def throughput(bench: Bench, quick: bool) -> None:
     start = len(bench.rows)
     clients = ["wsproto", "trio-websocket", "websocket-client", "websockets", "websockets-trio", "picows", "wsdat"]
     clients = [client for client in clients if _available(client)]
-    r = bench.rates(clients, f"/blast?n={n}&size=100", n)
+    r = bench.rates(bench.with_baseline(clients), f"/blast?n={n}&size=100", n)
     bench.ratio("wsdat / websockets (asyncio, C speedups)", r["wsdat"], r["websockets"], 2.0)
     bench.ratio("wsdat / websockets' trio client", r["wsdat"], r["websockets-trio"])
     bench.ratio("wsdat / bare wsproto loop (reference)", r["wsdat"], r["wsproto"])
     bench.ratio("wsdat / trio-websocket get_message() loop", r["wsdat"], r["trio-websocket"], 1.7)
     bench.ratio("wsdat / websocket-client", r["wsdat"], r["websocket-client"], 2.0)
     if "picows" in r:
-        bench.ratio("wsdat / picows (Cython, asyncio)", r["wsdat"], r["picows"])
+        bench.ratio("wsdat / picows (Cython, asyncio)", r["wsdat"], r["picows"], 1.0)
+    bench.against_baseline("100 B text", r)
     bench.show(start)
     print("   (median msg/s: " + ", ".join(f"{c} {statistics.median(v):,.0f}" for c, v in r.items()) + ")")
 
@@ -118,9 +138,39 @@ def throughput(bench: Bench, quick: bool) -> None:
                                              ("64 KiB text", 65536, max(500, n // 60), "text", 1.0),
                                              ("1 KiB text", 1024, n // 2, "text", None),
                                              ("100 B binary", 100, n, "binary", None)]:
-        r = bench.rates(["wsproto", "websockets", "wsdat"], f"/blast?n={count}&size={size}&kind={kind}", count)
+        r = bench.rates(bench.with_baseline(["wsproto", "websockets", "wsdat"]),
+                        f"/blast?n={count}&size={size}&kind={kind}", count)
         bench.ratio(f"{label}: wsdat / websockets (asyncio)", r["wsdat"], r["websockets"], target)
         bench.ratio(f"{label}: wsdat / bare wsproto loop", r["wsdat"], r["wsproto"])
+        bench.against_baseline(label, r)
+    bench.show(start)
+
+
+def compressed(bench: Bench, quick: bool) -> None:
+    n = 50_000 if quick else 200_000
+    bench.section(f"7. permessage-deflate: {n} JSON messages of about 100 B, compressed by the server")
+    start = len(bench.rows)
+    clients = bench.with_baseline(["websockets-deflate", "wsdat"])
+    r = bench.rates(clients, f"/blast?n={n}&kind=json&deflate=1", n)
+    bench.ratio("context takeover: wsdat / websockets (asyncio, compression on)", r["wsdat"],
+                r["websockets-deflate"], 2.0)
+    bench.against_baseline("deflate stream", r)
+    r = bench.rates(["websockets-deflate", "wsdat"], f"/blast?n={n}&kind=json&deflate=1&takeover=0", n)
+    bench.ratio("no context takeover: wsdat / websockets (asyncio, compression on)", r["wsdat"],
+                r["websockets-deflate"])
+    bench.show(start)
+
+
+def parsing(bench: Bench, quick: bool) -> None:
+    n = 50_000 if quick else 200_000
+    bench.section(f"8. a hook doing real work: json.loads of each of {n} JSON messages of about 100 B")
+    start = len(bench.rows)
+    clients = [c for c in ("picows-json", "websockets-json", "wsdat-json") if _available(c.split("-")[0])]
+    r = bench.rates(bench.with_baseline(clients), f"/blast?n={n}&kind=json", n)
+    if "picows-json" in r:
+        bench.ratio("json.loads hook: wsdat / picows", r["wsdat-json"], r["picows-json"], 1.0)
+    bench.ratio("json.loads hook: wsdat / websockets (asyncio)", r["wsdat-json"], r["websockets-json"], 2.5)
+    bench.against_baseline("json.loads hook", r, "wsdat-json")
     bench.show(start)
 
 
@@ -188,8 +238,13 @@ def sending(bench: Bench, quick: bool) -> None:
     n = 50_000 if quick else 200_000
     bench.section(f"6. sending {n} text messages of 100 B until the server confirms")
     start = len(bench.rows)
-    r = bench.rates(["wsproto-send", "wsdat-send"], f"/sink?n={n}", n)
+    r = bench.rates(bench.with_baseline(["wsproto-send", "wsdat-send", "websockets-send", "wsdat-send-await"]),
+                    f"/sink?n={n}", n)
     bench.ratio("wsdat sendText / bare wsproto send loop", r["wsdat-send"], r["wsproto-send"], 0.75)
+    bench.ratio("await send_text / websockets (asyncio) await send", r["wsdat-send-await"], r["websockets-send"],
+                2.0)
+    bench.against_baseline("sendText", r, "wsdat-send")
+    bench.against_baseline("await send_text", r, "wsdat-send-await")
     bench.show(start)
 
 
@@ -198,7 +253,6 @@ def machine() -> str:
     with contextlib.suppress(OSError, StopIteration):
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                    if line.startswith("model name"))
-    import os
 
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in
                          ("trio", "trio-websocket", "wsproto", "websocket-client", "websockets"))
@@ -209,7 +263,7 @@ def machine() -> str:
 
 
 SCENARIOS = {"throughput": throughput, "flat": flat_cost, "memory": memory, "many": many, "latency": latency,
-             "sending": sending}
+             "sending": sending, "deflate": compressed, "json": parsing}
 
 
 def main() -> int:
@@ -217,12 +271,15 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer messages and repetitions (about 3 minutes)")
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="a checkout of an earlier wsdat (e.g. git worktree add /tmp/base v0.1): its wsdat is "
+                             "measured beside this one, interleaved, and the ratios of this one to it are shown")
     args = parser.parse_args()
     repeat = 2 if args.quick and args.repeat == 5 else args.repeat
     server = subprocess.Popen([sys.executable, str(HERE / "blast_server.py")], stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     port = int(server.stdout.readline().split()[1])
-    bench = Bench(port, repeat)
+    bench = Bench(port, repeat, args.baseline)
     print(f"machine: {machine()}")
     print(f"repetitions: {repeat}; ratios > 1 mean wsdat is faster, except where the target says <=")
     print(f"{'':<52} {'min':>8} {'median':>8} {'max':>8}  {'target':<10}")

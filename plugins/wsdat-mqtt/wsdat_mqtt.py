@@ -394,9 +394,9 @@ class _Bridge:
                 try:
                     await self.dat.wait_connected()
                     if text is not None:
-                        await self.dat.send_text(text)
+                        await self.dat.send_text(text, written=True)
                     else:
-                        await self.dat.send_binary(payload)
+                        await self.dat.send_binary(payload, written=True)
                     break
                 except ConnectionClosedError:
                     continue

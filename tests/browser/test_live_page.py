@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import socket
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -22,7 +24,7 @@ import trio
 
 import wsdat_core.http
 from tests.integration.servicehttp import running_service
-from wsdat_core.faces.testing import ScriptedServer
+from wsdat_core.faces.testing import ScriptedServer, wait_until
 
 ROOT = Path(__file__).parent.parent.parent
 SCREENSHOT = ROOT / "docs" / "live-view.png"
@@ -194,3 +196,74 @@ netaddress = "{ws_server.url}control"
         assert "dropped" in banner
         assert len(cells("feed")) <= 100
         assert runner.dats["feed"].info.messages_received == 1006  # the DAT itself got every one
+
+
+async def test_right_after_load_the_page_shows_rows_and_states_and_panels_fit_the_window(
+        tmp_path: Path, ws_server: ScriptedServer, browser: Any) -> None:
+    """With the event stream blocked, so that only the first response can draw the page: rows, a reconnecting
+    badge and panels that scroll inside a short window instead of running off it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    text = f"""
+[service]
+name = "studio"
+
+[dat.feed]
+netaddress = "{ws_server.url}feed"
+
+[dat.flaky]
+netaddress = "ws://127.0.0.1:{dead}/"
+reconnectdelay = 0.01
+reconnectfactor = 1
+
+[dat.down]
+netaddress = "ws://127.0.0.1:{dead}/down"
+reconnectdelay = 0.01
+reconnectfactor = 4000
+reconnectmaxdelay = 60
+"""
+    async with running_service(tmp_path / "service.toml", text) as runner:
+        feed, down = runner.dats["feed"], runner.dats["down"]
+        await feed.wait_connected()
+        client = await ws_server.wait_client()
+        for i in range(60):
+            await client.send_message(f"row {i}")
+        assert runner.hub is not None
+        hub = runner.hub
+        await wait_until(lambda: hub.panels["feed"].row_seq == 60 and hub.panels["flaky"].line_seq >= 60
+                         and down.info.state == "reconnecting" and down.info.retry_attempt == 2,
+                         what="rows, monitor lines and a second retry planned (20 to 40 s away)")
+        assert runner.http_url is not None
+
+        def load() -> dict[str, Any]:
+            browser.set_window_size(1400, 640)  # a short window: the panels are taller than it would allow
+            browser.execute_cdp_cmd("Network.enable", {})
+            browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/events"]})
+            browser.get(runner.http_url)  # returns once the page has loaded
+            seen = browser.execute_script("""
+                const panels = Array.from(document.querySelectorAll("section.panel"));
+                const rows = document.querySelectorAll("section.panel[data-dat='feed'] tbody td.cell");
+                const lines = document.querySelector("section.panel[data-dat='flaky'] .lines");
+                return {
+                  rows: Array.from(rows, (cell) => cell.textContent),
+                  lastRowShown: rows.length > 0 && rows[rows.length - 1].getBoundingClientRect().bottom
+                                <= rows[0].closest(".table-box").getBoundingClientRect().bottom + 1,
+                  states: Object.fromEntries(panels.map((p) => [p.dataset.dat, p.querySelector(".state").textContent])),
+                  tallest: Math.max(...panels.map((p) => p.getBoundingClientRect().height)),
+                  window: window.innerHeight,
+                  linesScroll: lines.scrollHeight > lines.clientHeight,
+                  link: document.getElementById("link").textContent,
+                };""")
+            seen["png"] = browser.get_screenshot_as_png()
+            return dict(seen)
+
+        seen = await trio.to_thread.run_sync(load)
+    assert seen["link"] != "live"  # the stream was blocked: all of it came with the page
+    assert seen["rows"] == [f"row {i}" for i in range(60)]
+    assert seen["lastRowShown"]  # scrolled to the newest row
+    assert seen["states"]["feed"] == "open"
+    assert re.fullmatch(r"reconnecting: attempt 2 in \d+ s", seen["states"]["down"]), seen["states"]
+    assert seen["tallest"] <= seen["window"]  # no panel runs off the bottom of the window
+    assert seen["linesScroll"]  # the many monitor lines scroll inside their box
+    assert seen["png"][:8] == b"\x89PNG\r\n\x1a\n"

@@ -45,3 +45,19 @@ def test_bytes_column_and_rate() -> None:
     view.dat.info.messages_received = 30
     view.sample(2.0)
     assert view.rate() == 15.0
+
+
+def test_the_status_line_says_reconnecting_with_the_attempt_and_the_time_left() -> None:
+    import time
+
+    from wsdat_core.faces.status import state_text
+
+    view = make([])
+    info = view.dat.info
+    info.state, info.retry_attempt, info.retry_at = "reconnecting", 3, time.time() + 12.34
+    assert state_text(info, now=info.retry_at - 2.4) == "reconnecting: attempt 3 in 2.4 s"
+    assert state_text(info, now=info.retry_at + 5) == "reconnecting: attempt 3 in 0.0 s"
+    last = render(view).strip().splitlines()[-1]
+    assert last.startswith(" reconnecting: attempt 3 in 12.") and " rows 0 " in last
+    info.state, info.retry_attempt = "closed", 0
+    assert state_text(info) == "closed"

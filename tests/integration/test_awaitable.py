@@ -78,14 +78,20 @@ async def test_wait_connected_can_be_cancelled(nursery: trio.Nursery, silent_ser
     dat.stop()
 
 
-async def test_send_text_returns_once_written(ws_server: ScriptedServer, dat_factory) -> None:
+async def test_send_text_returns_once_written_when_asked_and_wait_sent_waits_for_all(ws_server: ScriptedServer,
+                                                                                      dat_factory) -> None:
     dat = await dat_factory()
-    await dat.send_text("a", "é", 3)
+    await dat.send_text("a", "é", 3, written=True)
     assert dat.info.messages_sent == 1 and dat.info.bytes_sent == 4  # counted: it was written
-    await dat.send_binary(b"\x00\x01")
+    await dat.send_binary(b"\x00\x01", written=True)
     assert dat.info.messages_sent == 2
-    await ws_server.wait_received(2)
-    assert ws_server.received == ["aé3", b"\x00\x01"]
+    for i in range(100):
+        await dat.send_text(f"queued {i}")  # accepted into the send queue: returns before the write
+    assert dat.info.messages_sent < 102
+    await dat.wait_sent()
+    assert dat.info.messages_sent == 102
+    await ws_server.wait_received(102)
+    assert ws_server.received == ["aé3", b"\x00\x01", *(f"queued {i}" for i in range(100))]
 
 
 async def test_send_text_waits_for_room_instead_of_refusing(nursery: trio.Nursery) -> None:
@@ -105,9 +111,13 @@ async def test_send_text_waits_for_room_instead_of_refusing(nursery: trio.Nurser
     with trio.fail_after(5):
         while dat.sendText(big) != -1:
             await trio.sleep(0.01)  # let the sender write into the socket until it blocks
-    with trio.move_on_after(0.5) as waited:
-        await dat.send_text("last")
+    for _ in range(1000):  # the socket's buffers may still take some: send until there is no room at all
+        with trio.move_on_after(0.5) as waited:
+            await dat.send_text(big)
+        if waited.cancelled_caught:
+            break
     assert waited.cancelled_caught  # no room: it waited rather than failing
+    assert dat.sendText(big) == -1
     done = trio.Event()
 
     async def send_last() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,14 +74,31 @@ def test_stdin_lines_are_sent_and_the_end_of_stdin_only_ends_sending(independent
                        {"type": "text", "row": 2, "message": "second line"}]
 
 
-def test_control_characters_are_escaped_for_people_and_exact_in_jsonl(independent_server) -> None:
+#: Texts a pipe must pass through unchanged: JSON with an escaped backslash, a bare backslash, quotes, a tab,
+#: non-ASCII (two, three and four UTF-8 bytes) and control sequences (a program reading the pipe gets the data).
+EXACT_TEXTS = ['{"p": "C:\\\\temp"}', "plain\\back", "say \"hi\" and 'bye'", "a\tb\t\tc",
+               "h\u00e9llo \u2713 \u65e5\u672c \U0001f389", "red\x1b[31mALERT\x1b[0m\x07 \u202eevil"]
+
+
+@pytest.mark.parametrize("encoding", [None, "latin-1"])
+def test_piped_plain_output_is_byte_for_byte_what_the_server_sent(independent_server, encoding: str | None) -> None:
+    sent = "".join(text + "\n" for text in EXACT_TEXTS).encode("utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": encoding} if encoding else None  # a locale that is not UTF-8
+    done = subprocess.run([*WSDAT, "connect", independent_server.url, "--count", str(len(EXACT_TEXTS))],
+                          input=sent, capture_output=True, timeout=20, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == sent
+    assert json.loads(done.stdout.splitlines()[0]) == {"p": "C:\\temp"}  # what jq would read
+
+
+def test_jsonl_is_exact_and_json_pretty_prints(independent_server) -> None:
     hostile = "red\x1b[31mALERT\x1b[0m\x07 \u202eevil"
-    plain = wsdat("connect", independent_server.url, "--count", "1", stdin=hostile + "\n")
-    assert plain.returncode == 0, plain.stderr
-    assert "\x1b" not in plain.stdout and "\x07" not in plain.stdout and "\u202e" not in plain.stdout
-    assert plain.stdout.strip() == "red\\x1b[31mALERT\\x1b[0m\\x07 \\u202eevil"
     exact = wsdat("connect", independent_server.url, "--count", "1", "--output", "jsonl", stdin=hostile + "\n")
     assert json.loads(exact.stdout)["message"] == hostile
+    pretty = wsdat("connect", independent_server.url, "--count", "2", "--output", "json",
+                   stdin='{"a": [1, "x\\\\y"], "b": null}\nnot json\n')
+    assert pretty.returncode == 0, pretty.stderr
+    assert pretty.stdout == '{\n  "a": [\n    1,\n    "x\\\\y"\n  ],\n  "b": null\n}\nnot json\n'
 
 
 def test_binary_stdin_and_output(independent_server) -> None:
@@ -115,6 +133,9 @@ def test_save_writes_the_table_on_exit(independent_server, tmp_path: Path) -> No
         (["connect", "ws://localhost:1", "--save", "out.xml"], "--save"),
         (["connect", "ws://localhost:1", "--callbacks", "no_such_plugin_xyz"], "callbacks: 'no_such_plugin_xyz'"),
         (["connect"], "needs a URL"),
+        (["demo", "--serve", "nope"], "--serve: 'nope' is not allowed; expected [HOST:]PORT"),
+        (["completion", "tcsh"], "argument shell: invalid choice: 'tcsh'"),
+        (["connect", "ws://localhost:1", "--view", "grid"], "argument --view: invalid choice: 'grid'"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -290,6 +311,53 @@ def test_several_callbacks_after_one_flag_and_the_url_last(independent_server, t
     assert sorted(done.stdout.splitlines()) == sorted(["hi", "echo: hi", "HI", "echo: HI"])
 
 
+def test_execute_and_send_file_go_out_on_connect_in_order_before_stdin(independent_server, tmp_path: Path) -> None:
+    text = tmp_path / "subscribe.json"
+    text.write_text('{"subscribe": "prices"}\nwith a second line')
+    blob = tmp_path / "frame.bin"
+    blob.write_bytes(b"\x00\xff\x10")
+    done = wsdat("connect", independent_server.url, "-x", "first", "--send-file", str(text), "--execute", "third",
+                 "--send-file", str(blob), "--count", "5", "--output", "jsonl", stdin="from stdin\n")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {"type": "text", "row": 1, "message": "first"},
+        {"type": "text", "row": 2, "message": '{"subscribe": "prices"}\nwith a second line'},
+        {"type": "text", "row": 3, "message": "third"},
+        {"type": "binary", "size": 3, "hex": "00ff10"},
+        {"type": "text", "row": 4, "message": "from stdin"},
+    ]
+    forced = wsdat("connect", independent_server.url, "--send-file", str(text), "--binary", "--count", "1",
+                   "--output", "jsonl", "--no-stdin")
+    assert json.loads(forced.stdout)["hex"] == text.read_bytes().hex()
+
+
+def test_a_missing_file_is_one_usage_line(independent_server, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    done = wsdat("connect", independent_server.url, "--send-file", str(missing))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"wsdat: error: --send-file: '{missing}': No such file or directory\n"
+    replay = wsdat("replay", str(missing), "-x", "hello")
+    assert replay.returncode == 2
+    assert replay.stderr == ("wsdat: error: --execute/--send-file: this command does not connect, so it sends "
+                             "nothing\n")
+
+
+def test_slash_file_ping_and_close_on_stdin(independent_server, tmp_path: Path) -> None:
+    payload = tmp_path / "payload.txt"
+    payload.write_text("line one\nline two")
+    done = wsdat("connect", independent_server.url, "--slash", "--output", "jsonl", "--count", "2",
+                 stdin=f"/file {payload}\n/ping rtt\n/file\nlast\n")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["message"] for line in done.stdout.splitlines()] == ["line one\nline two", "last"]
+    lines = done.stderr.splitlines()  # the refusal comes at once, the pong when the server answers
+    assert "wsdat: /file: which file? /file PATH" in lines
+    assert any(re.fullmatch(r"wsdat: pong 'rtt' after \d+\.\d ms", line) for line in lines), lines
+    assert len(lines) == 3
+    closed = wsdat("connect", independent_server.url, "--slash", stdin="/close 4000 done\n")
+    assert closed.returncode == 0, closed.stderr
+    assert closed.stderr.splitlines()[0] == "wsdat: closed; the server answered 4000"
+
+
 # -- TouchDesigner callbacks files on the command line ----------------------------------------------------------------
 TD_FILES = Path(__file__).parent.parent / "td"
 
@@ -333,3 +401,19 @@ def test_the_scaffolds_onreceiveping_says_when_wsdat_answers(tmp_path: Path) -> 
             'hook, unless the hook answered it with\n    dat.sendPong(contents) itself (the server gets exactly one '
             'pong; parameter autopong)."""\n') in module
     assert "already answered" not in module
+
+
+def test_plugin_commands_come_through_the_entry_point_group_and_say_how_to_get_them() -> None:
+    # installed (make test installs every first-party plugin): `wsdat work` is the redis plugin's
+    done = subprocess.run([*WSDAT, "work", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--stream" in done.stdout
+    # not installed: the same command line says which package brings it (the entry points are read without it)
+    hide = ("import importlib.metadata as m, sys\n"
+            "real = m.entry_points\n"
+            "m.entry_points = lambda **kw: [] if kw.get('group') == 'wsdat.commands' else real(**kw)\n"
+            "from wsdat_core.faces.cli import main\n"
+            "sys.exit(main(['work', '--stream', 'wsdat:feed', '--group', 'g']))\n")
+    done = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == ("wsdat: error: 'wsdat work' comes with the wsdat-redis plugin, which is not installed: "
+                           "pip install wsdat-redis\n")

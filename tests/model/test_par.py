@@ -62,3 +62,25 @@ def test_pulse_clear_clears_the_table() -> None:
     dat.table.append("a")
     dat.par.clear.pulse()
     assert dat.numRows == 1
+
+
+def test_a_listener_that_raises_cannot_leave_a_change_half_applied() -> None:
+    from wsdat_core.model.params import Parameters
+
+    par = Parameters()
+    heard: list[tuple[str, object]] = []
+
+    def fussy(name: str, old: object, new: object) -> None:
+        if name == "maxlines":
+            raise RuntimeError("listener bug")
+
+    def recorder(name: str, old: object, new: object) -> None:
+        heard.append((name, new))
+
+    par.subscribe(fussy)
+    par.subscribe(recorder)
+    with pytest.raises(RuntimeError, match="listener bug"):
+        par.update(maxlines=5, bytes=True, clamp=False)
+    # committed, and every listener heard every change: the running DAT follows its parameters
+    assert (par.maxlines, par.bytes, par.clamp) == (5, True, False)
+    assert heard == [("maxlines", 5), ("bytes", True), ("clamp", False)]

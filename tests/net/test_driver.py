@@ -86,7 +86,7 @@ async def test_every_byte_boundary_gives_the_same_messages() -> None:
 async def test_the_close_handshake_sends_ours_waits_for_theirs_and_returns_the_end() -> None:
     async with trio.open_nursery() as nursery:
         link, server = await open_in_memory(nursery)
-        await link.send([Outgoing(EventKind.TEXT, "bye soon", 8)])
+        await link.send_batch([Outgoing(EventKind.TEXT, "bye soon", 8)])
 
         async def server_side() -> None:
             data = b""

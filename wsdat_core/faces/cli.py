@@ -107,10 +107,31 @@ def cmd_connect(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import DemoCallbacks, DemoFeed
 
+    if args.serve is not None:
+        return _serve_demo(args.serve, args.rate)
     params = parameters_from(args)
     params.setdefault("netaddress", "127.0.0.1")  # replaced by the feed's URL once it listens
     dat, printer, options = make_dat(args, params, extra_callbacks=[DemoCallbacks()])
     return trio.run(run_session, dat, printer, options, DemoFeed(rate=args.rate))
+
+
+def _serve_demo(address: str, rate: float) -> int:
+    from ..http.address import parse_http_address
+    from .demo import DemoFeed, serve_demo
+    from .signals import stop_on_signals
+
+    try:
+        where = parse_http_address(address)
+    except ValueError as exc:
+        raise UsageError(f"--serve: {exc}") from None
+
+    async def serve() -> None:
+        token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as scope, stop_on_signals(lambda _signum: token.run_sync_soon(scope.cancel)):
+            await serve_demo(DemoFeed(rate=rate, host=where.host, port=where.port))
+
+    trio.run(serve)
+    return EXIT_OK
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -144,6 +165,9 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     plugins = list_plugins()
+    if args.names:  # for shell completion: one name a line, nothing else
+        print("\n".join(p.name for p in plugins if not p.error))
+        return EXIT_OK
     if args.json:
         print(json.dumps([p.as_dict() for p in plugins], indent=2))
         return EXIT_OK
@@ -154,6 +178,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for p in plugins:
         hooks = ", ".join(p.hooks) if not p.error else f"BROKEN: {p.error}"
         print(f"{p.name:<{width}}  {p.distribution} {p.version}  {hooks}")
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from .completion import completion_script
+
+    sys.stdout.write(completion_script(args.shell, build_parser()))
     return EXIT_OK
 
 
@@ -207,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     connect.set_defaults(handler=cmd_connect)
 
     demo = commands.add_parser("demo", parents=[verbose], help="run an embedded feed server and a DAT watching it")
+    demo.add_argument("--serve", metavar="[HOST:]PORT",
+                      help="run the demo server alone (a port alone: on 127.0.0.1): the server the documentation's "
+                           "examples connect to; !help lists its commands")
     add_watch_flags(demo, demo=True)
     add_parameter_flags(demo, skip=("netaddress", "port", "active"))
     demo.set_defaults(handler=cmd_demo)
@@ -223,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", parents=[verbose],
                                   help="list installed plugins (entry points in group 'wsdat')")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.add_argument("--names", action="store_true", help="only the names, one a line (for shell completion)")
     plugins.set_defaults(handler=cmd_plugins)
 
     scaffold = commands.add_parser("new-plugin", parents=[verbose], help="write a ready plugin package wsdat-NAME")
@@ -251,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--watch", action="store_true", help="reload the service file when it changes (as SIGHUP does)")
     run.set_defaults(handler=cmd_run)
     _add_plugin_commands(commands, [verbose])
+    completion = commands.add_parser("completion", parents=[verbose],
+                                     help="print the shell completion script for bash, zsh or fish")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"),
+                            help="e.g. eval \"$(wsdat completion bash)\" in ~/.bashrc (docs/cli.md: zsh, fish)")
+    completion.set_defaults(handler=cmd_completion)
     return parser
 
 

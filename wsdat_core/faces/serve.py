@@ -29,23 +29,19 @@ from ..model.sanitize import escape_control
 from ..model.serverparams import SERVER_SPECS
 from ..runtime.console import LOGGER_NAME
 from ..runtime.webserver import WebServerDAT
-from .output import MessageWriter
-from .signals import stop_on_signals
-from .watch import (
-    EXIT_FAILED,
-    EXIT_OK,
+from .options import (
     UsageError,
     WatchOptions,
-    _decode_line,
-    _stdin_lines,
-    _watch_options,
     add_parameter_flags,
     add_watch_flags,
     parameters_from,
     plugin_settings_from,
-    save_table,
-    start_view,
+    watch_options,
 )
+from .output import MessageWriter, utf8_stream
+from .sending import decode_line, stdin_lines
+from .signals import stop_on_signals
+from .watch import EXIT_FAILED, EXIT_OK, save_table, start_view
 
 __all__ = ["add_serve_parser", "run_serve", "serve_session"]
 
@@ -116,9 +112,13 @@ def run_serve(args: argparse.Namespace) -> int:
         params.update(secure=True, certificate=args.cert, privatekey=args.key)
     elif args.key:
         raise UsageError("--key goes with --cert (the certificate it belongs to)")
-    options = _watch_options(args, sys.stdout)
+    options = watch_options(args, sys.stdout)
+    if options.view == "chat":
+        raise UsageError("serve: --view chat is wsdat connect's; serve shows the live table (--view table) or one "
+                         "line per message (--output)")
     settings = plugin_settings_from(args, params.get("callbacks", ()))
-    writer = None if options.live else MessageWriter(sys.stdout, options.output, with_bytes=bool(params.get("bytes")))
+    writer = None if options.live else MessageWriter(utf8_stream(sys.stdout), options.output,
+                                                     with_bytes=bool(params.get("bytes")))
     printer = _ServerPrinter(writer, options.count)
     params["callbacks"] = [printer, *params.get("callbacks", ())]
     server = WebServerDAT(args.name, settings=settings, **params)
@@ -161,13 +161,13 @@ async def serve_session(server: WebServerDAT, printer: _ServerPrinter, options: 
 
 async def _send_stdin(server: WebServerDAT, options: WatchOptions) -> None:
     """Each stdin line to every client (text, or binary decoded from hex/base64); with ``--slash`` the commands."""
-    async for number, raw in _stdin_lines():
+    async for number, raw in stdin_lines():
         try:
             line = raw.decode("utf-8")
             if options.slash and line.startswith("/"):
                 await _slash_command(server, line)
                 continue
-            message: str | bytes = line if options.binary is None else _decode_line(line.strip(), options.binary)
+            message: str | bytes = line if options.binary is None else decode_line(line.strip(), options.binary)
         except (UnicodeDecodeError, ValueError, binascii.Error):
             _log.warning("stdin line %d: not %s, not sent: %s", number,
                          "UTF-8" if options.binary is None else options.binary,

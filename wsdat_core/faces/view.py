@@ -3,12 +3,19 @@
 A table of the newest rows that scrolls as messages arrive, under a status line of the info channels. Remote text is
 escaped (:func:`~.output.escape_control`) and shown as plain text, never as rich markup. The view redraws
 from a trio task (no refresh thread reads the table while the DAT writes it).
+
+Lines typed on the terminal are still sent, but the terminal does not echo them while the table is up: an echoed
+line would scroll the display and leave a copy of its header behind at each Enter (the conversation view,
+``--view chat``, is the one for typing).
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections import deque
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal, TextIO
 
 import trio
 from rich.console import Console, Group, RenderableType
@@ -18,22 +25,22 @@ from rich.text import Text
 
 from ..model.sanitize import escape_control
 from ..model.table import hex_bytes
+from .status import STATE_STYLES, state_text
 
 if TYPE_CHECKING:
     from ..runtime.dat import WebSocketDAT
 
 __all__ = ["LiveView"]
 
-_STATE_STYLE = {"open": "bold green", "connecting": "bold yellow", "closing": "yellow", "reconnecting": "bold yellow",
-                "closed": "bold red"}
-
 
 class LiveView:
     """Renders a DAT's newest rows and info channels; :meth:`run` keeps a ``rich.live.Live`` display up to date."""
 
     def __init__(self, dat: WebSocketDAT, console: Console | None = None, *, wrap: bool = False,
-                 refresh_per_second: float = 8.0) -> None:
+                 refresh_per_second: float = 8.0, quiet_input: bool = False) -> None:
         self.dat = dat
+        #: Whether to turn the terminal's echo off on stdin while the table is up (lines typed are sent).
+        self.quiet_input = quiet_input
         self.console = console or Console()
         self.wrap = wrap
         self.refresh_per_second = refresh_per_second
@@ -51,13 +58,13 @@ class LiveView:
 
     def status(self) -> Text:
         info = self.dat.info
-        line = Text()
-        line.append(f" {info.state} ", style=_STATE_STYLE.get(info.state, "bold"))
-        line.append(f" {self.dat.par.endpoint.url}  ")
-        line.append(f"rows {info.num_rows - 1}  {self.rate():.1f} msg/s  cooks {info.total_cooks}  "
-                    f"cook {info.cook_time:.3f} ms  ")
+        # one line, cut at the terminal's width: the state and counters first, the URL (which can be long) last
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(f" {state_text(info)} ", style=STATE_STYLES.get(info.state, "bold"))
+        line.append(f"  rows {info.num_rows - 1}  {self.rate():.1f} msg/s  sent {info.messages_sent}  ")
         line.append(f"errors {info.errors}", style="bold red" if info.errors else "")
         line.append(f"  warnings {info.warnings}", style="yellow" if info.warnings else "")
+        line.append(f"  cooks {info.total_cooks}  cook {info.cook_time:.3f} ms  {self.dat.par.endpoint.url}")
         return line
 
     def table(self, height: int) -> Table:
@@ -87,7 +94,8 @@ class LiveView:
 
     async def run(self) -> None:
         """Redraw until cancelled."""
-        with Live(self.render(), console=self.console, auto_refresh=False, transient=False) as live:
+        with _echo_off(sys.stdin if self.quiet_input else None), \
+                Live(self.render(), console=self.console, auto_refresh=False, transient=False) as live:
             try:
                 while True:
                     self.sample(trio.current_time())
@@ -95,3 +103,26 @@ class LiveView:
                     await trio.sleep(1 / self.refresh_per_second)
             finally:  # leave the final state on screen
                 live.update(self.render(), refresh=True)
+
+
+@contextlib.contextmanager
+def _echo_off(stream: TextIO | None) -> Iterator[None]:
+    """The terminal behind ``stream`` does not echo while inside (lines are still read whole); restored after."""
+    try:
+        import termios
+    except ImportError:  # not a POSIX system: nothing to change
+        yield
+        return
+    try:
+        descriptor = stream.fileno() if stream is not None else -1
+        saved = termios.tcgetattr(descriptor)
+    except (termios.error, OSError, ValueError, AttributeError):  # not a terminal: nothing to change
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHONL)
+    termios.tcsetattr(descriptor, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(descriptor, termios.TCSANOW, saved)

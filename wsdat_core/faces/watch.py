@@ -1,47 +1,53 @@
-"""Watching one DAT from the command line: its flags, the printer of received messages, stdin sending, the session
-from connect to summary.
+"""Watching one DAT from the command line: the printer of received messages, the face in use (lines, the live
+table, the conversation), sending, the session from connect to summary.
 
 ``wsdat connect``, ``wsdat demo``, ``wsdat replay`` and commands that plugins add (``wsdat work`` of the redis plugin)
 build on these: :func:`add_watch_flags`, :func:`add_parameter_flags`, :func:`make_dat`, :func:`start_view`,
-:func:`save_table`, :func:`summary` and :class:`UsageError` are their public seam.
+:func:`save_table`, :func:`summary` and :class:`UsageError` are their public seam (the flags live in
+:mod:`.options`).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import functools
-import logging
 import math
-import os
-import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any
 
 import trio
 
-from ..host.callbacks import parse_setting_value, settings_names
-from ..model.errors import ConnectionClosedError, WsdatError
-from ..model.params import SPECS, ParSpec
-from ..model.sanitize import escape_control
-from ..runtime.console import LOGGER_NAME
-from .output import FORMATS, MessageWriter
+from .face import Face, LinesFace
+from .options import (
+    SAVE_FORMATS,
+    Parser,
+    UsageError,
+    WatchOptions,
+    add_parameter_flags,
+    add_watch_flags,
+    is_terminal,
+    parameters_from,
+    plugin_settings_from,
+    watch_options,
+)
+from .output import MessageWriter, colour_wanted, utf8_stream
+from .sending import ConnectMessages, PingTimer, Sender
 from .signals import stop_on_signals
 
 __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "Parser",
     "UsageError",
     "WatchOptions",
     "add_parameter_flags",
     "add_watch_flags",
     "make_dat",
     "parameters_from",
+    "plugin_settings_from",
     "run_session",
     "save_table",
     "start_view",
@@ -51,63 +57,18 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-SAVE_FORMATS = {".csv": "to_csv", ".tsv": "to_tsv", ".json": "to_json"}
-_HEX = re.compile(r"(?:[0-9a-fA-F]{2}\s*)+")
-_LIST_PARAMS = {"callbacks", "headers", "secretheaders", "subprotocols"}
-# Short, familiar spellings kept beside the parameter names (websocat/wscat users type these).
-_ALIASES = {"executeloc": ["--execute-from"], "headers": ["--header", "-H"], "subprotocols": ["--subprotocol"]}
-
-
-class UsageError(Exception):
-    """Bad command-line usage: one line, exit code 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are :class:`UsageError` (one line, exit code 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-# ------------------------------------------------------------------------------------------------------- parameters
-def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = (),
-                        specs: Mapping[str, ParSpec] = SPECS) -> None:
-    """One flag per DAT parameter of ``specs`` (the WebSocket DAT's by default), named as the parameter
-    (``--maxlines``, ``--bytes/--no-bytes``, ...)."""
-    group = parser.add_argument_group("DAT parameters (TouchDesigner's names)")
-    for name, spec in specs.items():
-        if spec.is_pulse or name in skip:
-            continue
-        flags = [f"--{name}", *_ALIASES.get(name, [])]
-        help_text = f"{spec.help} [{spec.page} page; default {spec.default!r}]"
-        if spec.is_switch:
-            group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
-                               help=help_text)
-        elif name == "callbacks":  # --callbacks a b c, as TD users list several
-            group.add_argument(*flags, dest=name, action="extend", nargs="+", default=None, metavar=spec.metavar,
-                               help=help_text + " (one or more; repeatable)")
-        elif name in _LIST_PARAMS:
-            group.add_argument(*flags, dest=name, action="append", default=None, metavar=spec.metavar,
-                               help=help_text + " (repeatable)")
-        else:
-            group.add_argument(*flags, dest=name, default=None, metavar=spec.metavar, help=help_text)
-        if name == "compression":  # wscat's and websocat's spelling
-            group.add_argument("--no-compression", dest=name, action="store_const", const="off",
-                               help="the same as --compression off")
-
-
-def parameters_from(args: argparse.Namespace, specs: Mapping[str, ParSpec] = SPECS) -> dict[str, Any]:
-    """The parameters given on the command line (checked later, by the DAT)."""
-    return {name: getattr(args, name) for name in specs if getattr(args, name, None) is not None}
 
 
 # ------------------------------------------------------------------------------------------------- watching a DAT
 class _Printer:
-    """The CLI's own callbacks plugin: writes each message and counts them, up to ``limit``."""
+    """The CLI's own callbacks plugin: shows each message on the face in use and counts them, up to ``limit``."""
 
-    def __init__(self, writer: MessageWriter | None, limit: int | None = None) -> None:
-        self.writer = writer
+    def __init__(self, face: Face, limit: int | None = None, pings: PingTimer | None = None) -> None:
+        self.face = face
         self.limit = limit
+        self.pings = pings or PingTimer()
+        #: Sends what the user gives (stdin, the input line, -x, --send-file); set by :func:`make_dat`.
+        self.sender: Sender | None = None
         self.text = 0
         self.binary = 0
         #: The DAT's error count when it last connected, callbacks' errors aside: more since means the session ended
@@ -123,6 +84,12 @@ class _Printer:
     def done(self) -> bool:
         return self.limit is not None and self.received >= self.limit
 
+    def bind(self, dat: Any) -> None:
+        """The DAT exists now (it is made with this printer among its callbacks): the face and sender act on it."""
+        self.face.dat = dat
+        if self.sender is not None:
+            self.sender.dat = dat
+
     def onConnect(self, dat: Any) -> None:
         self.errors_when_open = dat.info.errors - dat.info.hook_errors
 
@@ -130,8 +97,7 @@ class _Printer:
         if self.done:  # the rest of a batch that arrived with the last counted message
             return
         self.text += 1
-        if self.writer is not None:
-            self.writer.text(rowIndex, message)
+        self.face.text(rowIndex, message)
         if self.done:
             self.finished.set()
 
@@ -139,115 +105,15 @@ class _Printer:
         if self.done:
             return
         self.binary += 1
-        if self.writer is not None:
-            self.writer.binary(contents)
+        self.face.binary(contents)
         if self.done:
             self.finished.set()
 
+    def onReceivePing(self, contents: bytes) -> None:
+        self.face.ping(bytes(contents))
 
-@dataclass
-class WatchOptions:
-    count: int | None = None
-    output: str = "plain"
-    wrap: bool = False
-    live: bool = False
-    send_stdin: bool = True
-    binary: str | None = None
-    slash: bool = False
-    strict: bool = False
-    save: Path | None = None
-    wait: bool = False
-    duration: float | None = None
-
-
-def _decode_line(line: str, encoding: str) -> bytes:
-    """A stdin line as bytes: ``hex`` (spaces allowed), ``base64``, or ``auto`` (hex when it is hex, else base64)."""
-    if encoding == "hex" or (encoding == "auto" and _HEX.fullmatch(line)):
-        return bytes.fromhex(line)
-    return base64.b64decode(line, validate=True)
-
-
-async def _stdin_lines() -> AsyncIterator[tuple[int, bytes]]:
-    """``(number, line)`` of each stdin line, without its line break; reads what is there (a pipe in large chunks,
-    a terminal line by line) in a worker thread."""
-    if sys.stdin is None:  # started without a standard input at all
-        return
-    try:
-        descriptor = sys.stdin.fileno()
-    except (OSError, ValueError):  # not a real file (a test's replacement): nothing to read
-        return
-    pending = b""
-    number = 0
-    while True:
-        # os.read in a worker thread: it returns what is there (a pipe in large chunks, a terminal a line at a time)
-        # and holds no lock of Python's buffered stdin, so an abandoned read cannot block the interpreter's exit.
-        chunk = await trio.to_thread.run_sync(os.read, descriptor, 65536, abandon_on_cancel=True)
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            number += 1
-            yield number, line.rstrip(b"\r")
-    if pending:
-        yield number + 1, pending.rstrip(b"\r")
-
-
-async def _slash_command(dat: Any, line: str) -> None:
-    """wscat's commands: ``/ping [text]``, ``/pong [text]``, ``/close [code [reason]]``."""
-    command, _, rest = line.partition(" ")
-    try:
-        if command == "/ping":
-            dat.sendPing(rest)
-        elif command == "/pong":
-            dat.sendPong(rest)
-        elif command == "/close":
-            code_text, _, reason = rest.strip().partition(" ")
-            code = int(code_text) if code_text else 1000
-            answer = await dat.close(code, reason)
-            logging.getLogger(LOGGER_NAME).info("%s: closed; the server answered %d", dat.name, answer)
-        else:
-            raise ValueError(f"{command}: unknown command; with --slash, lines starting with / are /ping [text], "
-                             "/pong [text] or /close [code [reason]]")
-    except ValueError as exc:  # a bad command is one line, and nothing is sent
-        logging.getLogger(LOGGER_NAME).warning("stdin: %s", escape_control(str(exc)))
-
-
-async def _send_stdin(dat: Any, binary: str | None, slash: bool = False) -> None:
-    """Send each stdin line (text, or binary decoded from hex/base64), in order; the end of stdin only ends sending.
-
-    Each line waits for the connection and for room in the send queue (backpressure): none is dropped. A line the
-    connection could not take (it ended first) is sent again once the DAT has reconnected. With ``slash``, lines
-    starting with ``/`` are wscat's commands (:func:`_slash_command`).
-    """
-    log = logging.getLogger(LOGGER_NAME)
-    async for number, raw in _stdin_lines():
-        try:
-            line = raw.decode("utf-8")
-            if slash and line.startswith("/"):
-                await dat.wait_connected()
-                await _slash_command(dat, line)
-                continue
-            message: str | bytes = line if binary is None else _decode_line(line.strip(), binary)
-        except (UnicodeDecodeError, ValueError, binascii.Error):
-            log.warning("stdin line %d: not %s, not sent: %s", number, "UTF-8" if binary is None else binary,
-                        escape_control(raw[:40].decode("utf-8", "backslashreplace")))
-            continue
-        except WsdatError:
-            return  # the DAT gave up; the outcome says why
-        while True:
-            try:
-                await dat.wait_connected()
-            except WsdatError:
-                return  # the DAT gave up; the outcome says why
-            try:
-                if isinstance(message, str):
-                    await dat.send_text(message)
-                else:
-                    await dat.send_binary(message)
-                break
-            except ConnectionClosedError:
-                continue  # not sent: wait for the next connection
+    def onReceivePong(self, contents: bytes) -> None:
+        self.face.pong(bytes(contents), self.pings.answered(bytes(contents)))
 
 
 async def _first(*waits: Callable[[], Awaitable[object]]) -> int:
@@ -280,17 +146,29 @@ async def watch(dat: Any, printer: _Printer, options: WatchOptions, nursery: tri
     await nursery.start(dat.run)
     if not dat.connected and not options.wait:
         return EXIT_FAILED  # the monitor line already said why
-    if options.send_stdin:
-        nursery.start_soon(_send_stdin, dat, options.binary, options.slash)
+    sender = printer.sender
+    if sender is not None and options.send_stdin:
+        if options.view == "chat" and is_terminal(sys.stdin):
+            nursery.start_soon(_converse, dat, printer.face, sender)
+        else:
+            nursery.start_soon(sender.stdin)
     start_view(dat, options, nursery)
     return await _outcome(dat, printer, options)
 
 
+async def _converse(dat: Any, view: Any, sender: Sender) -> None:
+    """The conversation view's input line; the user quitting it (Ctrl-D, Ctrl-C) stops the DAT."""
+    await view.run(sender)
+    dat.stop()
+
+
 def start_view(dat: Any, options: WatchOptions, nursery: trio.Nursery) -> None:
-    if options.live:
+    """The live table, when it is the view in use (the conversation view prints from the hooks)."""
+    if options.view == "table":
         from .view import LiveView
 
-        nursery.start_soon(LiveView(dat, wrap=options.wrap).run)
+        typing = options.send_stdin and is_terminal(sys.stdin)
+        nursery.start_soon(LiveView(dat, wrap=options.wrap, quiet_input=typing).run)
 
 
 def summary(dat: Any, printer: _Printer, seconds: float) -> str:
@@ -332,36 +210,6 @@ async def run_session(dat: Any, printer: _Printer, options: WatchOptions, feed: 
     return code
 
 
-def _watch_options(args: argparse.Namespace, stdout: TextIO) -> WatchOptions:
-    save = Path(args.save) if args.save else None
-    if save is not None and save.suffix.lower() not in SAVE_FORMATS:
-        raise UsageError(f"--save: {args.save!r} must end in {', '.join(SAVE_FORMATS)}")
-    if save is not None and not save.resolve().parent.is_dir():
-        raise UsageError(f"--save: {args.save!r}: the folder {str(save.parent)!r} does not exist")
-    if args.count is not None and args.count < 1:
-        raise UsageError(f"--count: {args.count} is not allowed; expected an integer >= 1")
-    live = args.output is None and stdout.isatty()
-    return WatchOptions(count=args.count, output=args.output or "plain", wrap=args.wrap, live=live,
-                        send_stdin=not args.no_stdin, binary=args.binary, slash=args.slash, strict=args.strict,
-                        save=save,
-                        wait=getattr(args, "wait", False), duration=getattr(args, "duration", None))
-
-
-def plugin_settings_from(args: argparse.Namespace, refs: Sequence[object]) -> dict[str, dict[str, Any]]:
-    """``--set PLUGIN.KEY=VALUE`` flags as ``{plugin: {key: value}}``; values read as TOML where they can."""
-    settings: dict[str, dict[str, Any]] = {}
-    for item in getattr(args, "set", None) or ():
-        target, sep, raw = item.partition("=")
-        plugin, dot, key = target.strip().partition(".")
-        if not sep or not dot or not plugin or not key.strip():
-            raise UsageError(f"--set: {item!r} is not allowed; expected PLUGIN.KEY=VALUE, e.g. record.dir=/tmp")
-        known = settings_names(refs)
-        if plugin not in known:
-            raise UsageError(f"--set: no plugin named {plugin!r}; settings are for: {', '.join(known) or 'none'}")
-        settings.setdefault(plugin, {})[key.strip()] = parse_setting_value(raw.strip())
-    return settings
-
-
 def make_dat(args: argparse.Namespace, params: dict[str, Any], *, extra_callbacks: Sequence[object] = (),
               offline: bool = False, factory: Callable[..., Any] | None = None) -> tuple[Any, _Printer, WatchOptions]:
     """The DAT a command watches (made by ``factory``, a WebSocketDAT by default), with the CLI's printer as its
@@ -370,41 +218,34 @@ def make_dat(args: argparse.Namespace, params: dict[str, Any], *, extra_callback
 
     if offline:
         params["active"] = True
-    options = _watch_options(args, sys.stdout)
+    options = watch_options(args, sys.stdout)
+    if offline and options.on_connect:
+        raise UsageError("--execute/--send-file: this command does not connect, so it sends nothing")
     options.send_stdin = options.send_stdin and not offline
+    if offline and options.view == "chat":
+        options.view = "table"  # nothing to type into: the table shows what is fed
     settings = plugin_settings_from(args, params.get("callbacks", ()))
-    writer = None if options.live else MessageWriter(sys.stdout, options.output,
-                                                     with_bytes=bool(params.get("bytes")))
-    printer = _Printer(writer, options.count)
-    params["callbacks"] = [printer, *extra_callbacks, *params.get("callbacks", ())]
-    return (factory or WebSocketDAT)(args.name, settings=settings, **params), printer, options
+    printer = _Printer(_face(options, with_bytes=bool(params.get("bytes"))), options.count)
+    plugins: list[object] = [printer]
+    if not offline:
+        printer.sender = Sender(printer.face, binary=options.binary, slash=options.slash,
+                                files_binary=options.binary is not None, pings=printer.pings)
+        if options.on_connect:
+            plugins.append(ConnectMessages(printer.sender, options.on_connect))
+        else:
+            printer.sender.ready.set()
+    params["callbacks"] = [*plugins, *extra_callbacks, *params.get("callbacks", ())]
+    dat = (factory or WebSocketDAT)(args.name, settings=settings, **params)
+    printer.bind(dat)
+    return dat, printer, options
 
 
-def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool, serve: bool = False) -> None:
-    """The flags of watching one DAT; ``serve``: those of ``wsdat serve`` (stdin lines go to every client)."""
-    watch = parser.add_argument_group("watching")
-    watch.add_argument("--count", type=int, metavar="N", help="exit after N messages (text or binary) were received")
-    watch.add_argument("--output", choices=FORMATS, default=None,
-                       help="one line per message (default: the live table on a terminal, plain otherwise)")
-    watch.add_argument("--wrap", action="store_true", help="wrap long messages in the live table (TD's word wrap)")
-    watch.add_argument("--binary", nargs="?", const="auto", choices=("hex", "base64", "auto"),
-                       help="send stdin lines as binary messages, decoded from hex or base64 (alone: whichever fits)")
-    watch.add_argument("--no-stdin", action="store_true", help="do not send stdin lines")
-    watch.add_argument("--strict", action="store_true",
-                       help="exit 1 when any callback raised (they are counted and reported either way)")
-    watch.add_argument("--slash", action="store_true",
-                       help="stdin lines /to CLIENT text, /ping CLIENT [text], /close CLIENT [code [reason]] and "
-                       "/clients are commands" if serve else
-                       "stdin lines /ping [text], /pong [text] and /close [code [reason]] are commands (wscat)")
-    watch.add_argument("--save", metavar="FILE", help="write the table on exit (.csv, .tsv or .json)")
-    watch.add_argument("--name", default="wsdat" if not demo else "demo", help="the DAT's name in messages")
-    watch.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE",
-                       help="a plugin setting (as [dat.NAME.plugins.PLUGIN] in a service file; repeatable)")
-    if demo:
-        watch.add_argument("--duration", type=float, default=30.0, metavar="S",
-                           help="stop after S seconds (0: run until Ctrl-C; default 30)")
-        watch.add_argument("--rate", type=float, default=4.0, metavar="R", help="feed messages per second")
-    elif not serve:
-        watch.add_argument("--wait", action="store_true",
-                           help="if the first connection fails, keep retrying (reconnect policy) instead of exiting")
+def _face(options: WatchOptions, *, with_bytes: bool) -> Face:
+    if options.view == "table":
+        return Face()
+    if options.view == "chat":
+        from .chat import ChatView
+
+        return ChatView(colour=colour_wanted(sys.stdout), form=options.output, verbose=options.verbose)
+    return LinesFace(MessageWriter(utf8_stream(sys.stdout), options.output, with_bytes=with_bytes))
 

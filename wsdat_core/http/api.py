@@ -92,7 +92,7 @@ def describe(panel: Panel, rows: int) -> dict[str, Any]:
 def health(hub: Hub) -> tuple[int, dict[str, Any]]:
     """``/healthz``: 200 when every active DAT is connected, else 503 with each failing DAT's state and last error."""
     states: dict[str, str] = {}
-    failing: dict[str, dict[str, str]] = {}
+    failing: dict[str, dict[str, object]] = {}
     for name, panel in hub.panels.items():
         dat = panel.dat
         if not dat.par.active:
@@ -102,6 +102,8 @@ def health(hub: Hub) -> tuple[int, dict[str, Any]]:
         if not dat.connected:
             why = panel.failure or dat.last_error or f"not connected yet ({dat.info.state})"
             failing[name] = {"state": dat.info.state, "error": mask_text(why)}
+            if dat.info.state == "reconnecting":  # when it tries again
+                failing[name] |= {"retry_attempt": dat.info.retry_attempt, "retry_at": dat.info.retry_at}
     if failing:
         return 503, {"status": "failing", "service": hub.name, "failing": failing, "dats": states}
     return 200, {"status": "ok", "service": hub.name, "dats": states}

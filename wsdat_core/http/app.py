@@ -1,8 +1,8 @@
 """The HTTP routes of ``wsdat run --http``: a Starlette application (ASGI), served by hypercorn's trio worker.
 
 =====================================  ===============================================================================
-``GET /``                              the live page (``/static/live.js`` and ``live.css``; updates by Server-Sent
-                                       Events from ``GET /events``)
+``GET /``                              the live page, holding every DAT's state and last rows (``/static/live.js`` and
+                                       ``live.css``; updates by Server-Sent Events from ``GET /events``)
 ``GET /metrics``                       Prometheus text exposition
 ``GET /healthz``                       200 when every active DAT is connected, else 503 naming the others and why
 ``GET /api/dats``, ``/api/dats/NAME``  parameters, info channels, state and the last ``?rows=N`` rows (default 20)
@@ -50,7 +50,7 @@ from .api import (
     rows_param,
     send,
 )
-from .hub import Hub, PageView
+from .hub import Hub, PageView, first_snapshot
 from .metrics import metrics_registry, render_metrics
 
 __all__ = ["HOST_PARAMS", "PROTECTED_PARAMS", "build_app"]
@@ -63,6 +63,8 @@ PAGE_KEEPALIVE: Final = 15.0
 _SECURITY: Final = SECURITY_HEADERS
 _PAGE_POLICY: Final = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+#: Where index.html takes the first snapshot.
+SNAPSHOT_SLOT: Final = b"{{snapshot}}"
 _STATIC: Final = {"live.js": "text/javascript; charset=utf-8", "live.css": "text/css; charset=utf-8"}
 
 
@@ -183,7 +185,10 @@ def build_app(hub: Hub, address: HttpAddress, access: HttpAccess | None = None) 
         return run
 
     async def index(_request: Request) -> Response:
-        return Response(page, media_type="text/html; charset=utf-8",
+        # the first response holds every DAT's state and last rows (a JSON data block, which the policy allows:
+        # it is never run), so the page is drawn before its event stream sends anything
+        body = page.replace(SNAPSHOT_SLOT, first_snapshot(hub).encode())
+        return Response(body, media_type="text/html; charset=utf-8",
                         headers={**_SECURITY, "Content-Security-Policy": _PAGE_POLICY})
 
     async def static(request: Request) -> Response:

@@ -14,6 +14,7 @@ Pure apart from trio's parking lot: no sockets.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
     Operator: TypeAlias = WebSocketDAT | WebServerDAT
 
-__all__ = ["Hub", "PageView", "Panel", "kind_of", "page_text"]
+__all__ = ["Hub", "PageView", "Panel", "first_snapshot", "kind_of", "page_text"]
 
 #: Events the consumer may hold before the DAT waits for it; it never awaits anything but the next event, so this is
 #: only reached when the whole process is starved.
@@ -97,6 +98,9 @@ class Panel:
             "kind": kind_of(dat),
             "url": dat.par.endpoint.url,
             "state": dat.info.state,
+            # while reconnecting: the attempt that comes next and when it starts (UNIX time), else 0
+            "retry_attempt": dat.info.retry_attempt,
+            "retry_at": dat.info.retry_at,
             "active": bool(dat.par.active),
             "connected": dat.connected,
             "stalled": dat.stalled,
@@ -246,6 +250,11 @@ class PageView:
                 changes[name] = change
         return ("update", {"dats": changes}) if changes else None
 
+    def snapshot(self) -> dict[str, Any]:
+        """What a page starts from: every DAT's status, info channels, last rows and monitor lines (the page's
+        next message is then an update from here)."""
+        return self._snapshot()
+
     def _snapshot(self) -> dict[str, Any]:
         hub = self.hub
         self.generation = hub.generation
@@ -281,3 +290,10 @@ class PageView:
                 sent[key] = value
                 change[key] = value
         return change
+
+
+def first_snapshot(hub: Hub) -> str:
+    """The snapshot a page is served with (``GET /``), as JSON safe inside an HTML ``<script>`` data block: the
+    page shows every DAT's state and last rows before its event stream has said anything."""
+    text = json.dumps(PageView(hub).snapshot(), separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

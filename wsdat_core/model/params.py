@@ -650,9 +650,15 @@ class Parameters:
         old_values = self._values
         object.__setattr__(self, "_values", merged)
         object.__setattr__(self, "_endpoint", endpoint)
+        # validate, commit, then notify: every listener hears every change, even when one of them raises (a
+        # half-applied change would leave the running DAT out of step with its parameters); the first error is
+        # raised once all were told
+        errors: list[Exception] = []
         for name, value in checked.items():
             if old_values[name] != value:
-                self._notify(name, old_values[name], value)
+                self._notify(name, old_values[name], value, errors)
+        if errors:
+            raise errors[0]
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(name, old, new)`` after every change; returns a function that unsubscribes."""
@@ -663,9 +669,17 @@ class Parameters:
         """Run ``check(values, changed_names)`` before every change is committed (e.g. loading new callbacks)."""
         self._checks.append(check)
 
-    def _notify(self, name: str, old: Any, new: Any) -> None:
+    def _notify(self, name: str, old: Any, new: Any, errors: list[Exception] | None = None) -> None:
+        """Tell every listener; with ``errors``, what a listener raises is collected there and the others still hear
+        (else the first error is raised once all were told)."""
+        collected: list[Exception] = [] if errors is None else errors
         for listener in list(self._listeners):
-            listener(name, old, new)
+            try:
+                listener(name, old, new)
+            except Exception as exc:
+                collected.append(exc)
+        if errors is None and collected:
+            raise collected[0]
 
 
 def check_execute_from(values: Mapping[str, Any]) -> None:

@@ -133,7 +133,7 @@ class Link:
         return None
 
     # -- sending ---------------------------------------------------------------------------------------------------
-    async def send(self, items: Sequence[Outgoing]) -> None:
+    async def send_batch(self, items: Sequence[Outgoing]) -> None:
         """Write ``items`` (messages and control frames) in one write.
 
         Raises :class:`ConnectionClosedError` when a close frame was sent or received, or the connection broke;

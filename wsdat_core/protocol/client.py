@@ -9,12 +9,11 @@ runs of received frames and bytes out; no trio, no sockets, no clock.
     write(protocol.close(1000, "bye"))
     protocol.end                                   # how it ended: a frozen ConnectionEnd
 
-**The fast loop.** Nearly every frame a server sends is *simple*: final, unmasked, a text or binary opcode, RSV1
-only when deflate was agreed, a minimally encoded length within ``maxmessagesize``, whole in the buffer. Those are
-decoded straight from the read buffer into the run of their kind (one slice and one decode each; compressed ones one
-bounded inflate first). Everything else (fragments, control frames, a frame arriving in pieces, anything invalid) is
-read frame by frame by the careful path, which streams payloads into the message being assembled: text is decoded
-as it arrives, so invalid UTF-8 fails the connection as soon as it is seen, and a large message is copied once.
+**Two paths.** Whole simple frames (nearly all a server sends) are decoded by the fast loop
+(:mod:`~wsdat_core.protocol.fastloop`) straight from the read buffer into the run of their kind. Everything else
+(fragments, control frames, a frame arriving in pieces, anything invalid) is read frame by frame by the careful path
+here, which streams payloads into the message being assembled: text is decoded as it arrives, so invalid UTF-8 fails
+the connection as soon as it is seen, and a large message is copied once.
 
 **Failing the connection** (RFC 6455 7.1.7): on a broken frame the protocol stops reading (what followed is void) and
 remembers the close code; the frames parsed before the failure are still returned, and :meth:`close` then gives the
@@ -28,14 +27,14 @@ from __future__ import annotations
 import codecs
 import enum
 import os
-import zlib
 from collections.abc import Callable
 from typing import Any, Final
 
 from ..model.closing import ABNORMAL, ClosedBy, ConnectionEnd
 from ..model.errors import ConnectionClosedError
-from ..model.events import Batch, EventKind, Received
-from .deflate import TAIL, Deflater, Inflater, TooBig
+from ..model.events import Batch, EventKind
+from .deflate import Deflater, Inflater
+from .fastloop import FastLoop
 from .frames import (
     BINARY,
     CLOSE,
@@ -52,6 +51,7 @@ from .frames import (
     parse_close,
 )
 from .handshake import Accepted, ClientHandshake, HandshakeRequest
+from .messages import Failure, MessageAssembler, add_payload
 
 __all__ = ["ClientProtocol", "State"]
 
@@ -77,70 +77,6 @@ class State(enum.Enum):
     CLOSED = "closed"  # the close handshake is over, the connection failed, or TCP ended
 
 
-class _Failure(Exception):
-    """Raised inside the parser: fail the connection with ``code``; ``reason`` goes in the close frame, ``message``
-    is the error line."""
-
-    def __init__(self, code: int, reason: str, message: str | None = None) -> None:
-        self.message = message or f"protocol error: {reason} (closed with {code})"
-        super().__init__(self.message)
-        self.code = code
-        self.reason = reason[:123]
-
-    @classmethod
-    def too_big(cls, why: str) -> _Failure:
-        """A message refused for its size or its number of fragments: 1009, with ``why`` as the close reason."""
-        return cls(1009, why, f"{why}; closed with 1009")
-
-
-class _Message:
-    """A data message being assembled from frames (or from a frame arriving in pieces)."""
-
-    __slots__ = ("decoder", "frames", "inflater", "kind", "limit", "parts", "size")
-
-    def __init__(self, kind: EventKind, inflater: Inflater | None, limit: int) -> None:
-        self.kind = kind
-        self.inflater = inflater
-        self.limit = limit
-        self.decoder: Any = _Utf8Decoder() if kind is _TEXT else None
-        self.parts: list[Any] = []
-        self.size = 0  # payload bytes so far (before inflating)
-        self.frames = 0
-
-    def feed(self, piece: bytes, last: bool) -> None:
-        """More payload; ``last``: the message's final byte is in it. A message that grows past ``limit`` bytes
-        (inflated bytes, when compressed) fails with 1009 as soon as it does."""
-        inflater = self.inflater
-        self.size += len(piece)
-        if inflater is None and self.size > self.limit:
-            raise _Failure.too_big(f"message of at least {self.size} bytes exceeds maxmessagesize {self.limit}")
-        try:
-            if inflater is not None:
-                piece = inflater.part(piece) + (inflater.end() if last else b"")
-            if self.decoder is not None:
-                self.parts.append(self.decoder.decode(piece, last))
-            elif piece:
-                self.parts.append(piece)
-        except TooBig:
-            raise _Failure.too_big(f"message exceeds maxmessagesize {self.limit} bytes once decompressed") from None
-        except zlib.error as exc:
-            raise _Failure(1007, f"invalid permessage-deflate data: {exc}") from None
-        except UnicodeDecodeError:
-            raise _Failure(1007, "invalid UTF-8 in a text message") from None
-
-    def payload(self) -> str | bytes:
-        if self.decoder is not None:
-            return "".join(self.parts)
-        return b"".join(self.parts)
-
-
-def _add(batch: Batch, kind: EventKind, payload: Any) -> None:
-    if batch and batch[-1].kind is kind:
-        batch[-1].payloads.append(payload)
-    else:
-        batch.append(Received(kind, [payload]))
-
-
 class ClientProtocol:
     """One WebSocket client connection, sans-I/O."""
 
@@ -155,8 +91,9 @@ class ClientProtocol:
         self.accepted: Accepted | None = None
         self._inflater: Inflater | None = None
         self._deflater: Deflater | None = None
+        self._fast = FastLoop(max_message_size)
         self._buffer = b""  # unread bytes starting at a frame's first byte (an incomplete header or control frame)
-        self._message: _Message | None = None  # a data message being assembled
+        self._message: MessageAssembler | None = None  # a data message being assembled
         # the data frame being read: its opcode, RSV bits and FIN, payload bytes still to come, whether its first
         # payload byte was read
         self._frame_opcode = 0
@@ -197,6 +134,7 @@ class ClientProtocol:
         self.state = State.OPEN
         if accepted.deflate is not None:
             self._inflater = Inflater(accepted.deflate, self.max_message_size)
+            self._fast = FastLoop(self.max_message_size, self._inflater)
             deflater = Deflater(accepted.deflate)
             self._deflater = deflater if deflater.enabled else None
 
@@ -218,7 +156,7 @@ class ClientProtocol:
             return batch
         try:
             self._parse(data, batch)
-        except _Failure as failure:
+        except Failure as failure:
             self._fail(failure)
         return batch
 
@@ -243,148 +181,10 @@ class ClientProtocol:
         position, end = 0, len(data)
         while position < end and self._reading:
             if self._message is None:
-                position = self._fast(data, position, end, batch)
+                position = self._fast.decode(data, position, end, batch)
                 if position == end:
                     return
             position = self._frame(data, position, end, batch)
-
-    def _fast(self, buffer: bytes, position: int, end: int, batch: Batch) -> int:
-        """Decode whole simple frames from ``position``; return where the first other one starts."""
-        limit = self.max_message_size
-        small = min(limit, 125)  # a frame with a 7-bit length this long or shorter is within the limit
-        inflater = self._inflater
-        run_kind: EventKind | None = None
-        add: Callable[[Any], None] = list.append  # type: ignore[assignment]  # replaced before first use
-        view: memoryview | None = None
-        while end - position >= 2:
-            first = buffer[position]
-            if (first == _FIN_TEXT or (first == _DEFLATED_TEXT and inflater is not None)) \
-                    and buffer[position + 1] <= small and position + 2 + buffer[position + 1] <= end:
-                # the common case, a run of small text frames: one slice and one decode each, nothing else
-                if run_kind is not _TEXT:
-                    add, run_kind = self._appender(batch, _TEXT), _TEXT
-                position = self._small_texts(buffer, position, end, small, add) if first == _FIN_TEXT else \
-                    self._small_deflated_texts(buffer, position, end, small, add)
-                if position < 0:  # invalid UTF-8: the careful path fails it as soon as the bad byte is read
-                    return -position - 1
-                continue
-            if first in (_FIN_TEXT, _FIN_BINARY):
-                deflated = False
-            elif first in (_DEFLATED_TEXT, _DEFLATED_BINARY) and inflater is not None:
-                deflated = True
-            else:
-                break
-            length = buffer[position + 1]
-            if length < 126:
-                start = position + 2
-            elif length == 126:
-                if end - position < 4:
-                    break
-                length = (buffer[position + 2] << 8) | buffer[position + 3]
-                if length < 126:  # not the shortest encoding: the careful path refuses it
-                    break
-                start = position + 4
-            elif length == 127:
-                if end - position < 10:
-                    break
-                length = int.from_bytes(buffer[position + 2:position + 10], "big")
-                if length < 65536 or length >> 63:
-                    break
-                start = position + 10
-            else:  # masked: a server must not mask
-                break
-            stop = start + length
-            if stop > end or length > limit:
-                break
-            kind = _TEXT if first & 0x0F == TEXT else _BINARY
-            if kind is not run_kind:
-                add, run_kind = self._appender(batch, kind), kind
-            if deflated:
-                assert inflater is not None
-                try:
-                    payload = inflater.whole(buffer[start:stop])
-                except TooBig:
-                    raise _Failure.too_big(f"message exceeds maxmessagesize {limit} bytes once decompressed") \
-                        from None
-                except zlib.error as exc:
-                    raise _Failure(1007, f"invalid permessage-deflate data: {exc}") from None
-                if kind is _TEXT:
-                    try:
-                        add(payload.decode("utf-8"))
-                    except UnicodeDecodeError:
-                        raise _Failure(1007, "invalid UTF-8 in a text message") from None
-                else:
-                    add(payload)
-            elif kind is _TEXT:
-                try:
-                    if length < _LARGE:
-                        add(buffer[start:stop].decode())
-                    else:  # decoded in place: no copy of the payload first
-                        view = view or memoryview(buffer)
-                        add(_decode_utf8(view[start:stop], "strict", True)[0])
-                except UnicodeDecodeError:
-                    break  # the careful path fails it as soon as the bad byte is read
-            else:
-                add(buffer[start:stop])
-            position = stop
-        return position
-
-    @staticmethod
-    def _appender(batch: Batch, kind: EventKind) -> Callable[[Any], None]:
-        """Where payloads of ``kind`` go: the batch's last run when it is of that kind, else a new run."""
-        if batch and batch[-1].kind is kind:
-            return batch[-1].payloads.append
-        run: list[Any] = []
-        batch.append(Received(kind, run))
-        return run.append
-
-    @staticmethod
-    def _small_texts(buffer: bytes, position: int, end: int, small: int, add: Callable[[str], None]) -> int:
-        """Decode consecutive whole final text frames of at most ``small`` bytes; return where the first other frame
-        starts, or ``-position - 1`` of one whose text is not UTF-8."""
-        try:
-            while end - position >= 2 and buffer[position] == _FIN_TEXT:
-                length = buffer[position + 1]
-                stop = position + 2 + length
-                if length > small or stop > end:
-                    break
-                add(buffer[position + 2:stop].decode())
-                position = stop
-        except UnicodeDecodeError:
-            return -position - 1
-        return position
-
-    def _small_deflated_texts(self, buffer: bytes, position: int, end: int, small: int,
-                              add: Callable[[str], None]) -> int:
-        """As :meth:`_small_texts` for compressed text frames (RSV1): each inflated (bounded) and decoded."""
-        inflater = self._inflater
-        assert inflater is not None
-        limit = self.max_message_size
-        bound = limit + 1
-        whole = inflater.whole
-        decompress = None if inflater.resets else inflater.decompress  # the context carries over: no call between
-        try:
-            while end - position >= 2 and buffer[position] == _DEFLATED_TEXT:
-                length = buffer[position + 1]
-                stop = position + 2 + length
-                if length > small or stop > end:
-                    break
-                if decompress is None:
-                    data = whole(buffer[position + 2:stop])
-                else:
-                    data = decompress(buffer[position + 2:stop] + TAIL, bound)
-                    if len(data) > limit:
-                        raise TooBig
-                add(data.decode())
-                position = stop
-        except TooBig:
-            raise _Failure.too_big(f"message exceeds maxmessagesize {self.max_message_size} bytes once "
-                                   "decompressed") from None
-        except zlib.error as exc:
-            raise _Failure(1007, f"invalid permessage-deflate data: {exc}") from None
-        except UnicodeDecodeError:
-            raise _Failure(1007, "invalid UTF-8 in a text message") from None
-        return position
 
     def _frame(self, buffer: bytes, position: int, end: int, batch: Batch) -> int:
         """Read one frame at ``position`` (or keep its start until more comes); return where the next one starts.
@@ -402,13 +202,13 @@ class ClientProtocol:
         first, second = buffer[position], buffer[position + 1]
         opcode, fin, rsv = first & 0x0F, bool(first & 0x80), first & 0x70
         if opcode not in _OPCODES:
-            raise _Failure(1002, f"reserved opcode {opcode:#x}")
+            raise Failure(1002, f"reserved opcode {opcode:#x}")
         control = opcode >= CLOSE
         if control and not fin:
-            raise _Failure(1002, "a fragmented control frame")
+            raise Failure(1002, "a fragmented control frame")
         length = second & 0x7F
         if control and length > CONTROL_PAYLOAD_MAX:
-            raise _Failure(1002, "a control frame of more than 125 bytes")
+            raise Failure(1002, "a control frame of more than 125 bytes")
         header = 2
         if length == 126:
             if available < 4:
@@ -416,17 +216,17 @@ class ClientProtocol:
                 return end
             length, header = (buffer[position + 2] << 8) | buffer[position + 3], 4
             if length < 126:
-                raise _Failure(1002, "a frame length not in its shortest form")
+                raise Failure(1002, "a frame length not in its shortest form")
         elif length == 127:
             if available < 10:
                 self._buffer = buffer[position:]
                 return end
             length, header = int.from_bytes(buffer[position + 2:position + 10], "big"), 10
             if length < 65536 or length >> 63:
-                raise _Failure(1002, "a frame length not in its shortest form (or over 2^63)")
+                raise Failure(1002, "a frame length not in its shortest form (or over 2^63)")
         self._check_bits(opcode, rsv)
         if second & 0x80:
-            raise _Failure(1002, "the server sent a masked frame")
+            raise Failure(1002, "the server sent a masked frame")
         start = position + header
         if control:
             if end - start < length:
@@ -441,14 +241,14 @@ class ClientProtocol:
 
     def _check_bits(self, opcode: int, rsv: int) -> None:
         if rsv & 0x30:
-            raise _Failure(1002, "RSV2/RSV3 set without an extension")
+            raise Failure(1002, "RSV2/RSV3 set without an extension")
         if rsv:
             if self._inflater is None:
-                raise _Failure(1002, "RSV1 set without permessage-deflate")
+                raise Failure(1002, "RSV1 set without permessage-deflate")
             if opcode >= CLOSE:
-                raise _Failure(1002, "RSV1 on a control frame")
+                raise Failure(1002, "RSV1 on a control frame")
             if opcode == CONTINUATION:
-                raise _Failure(1002, "RSV1 on a continuation frame")
+                raise Failure(1002, "RSV1 on a continuation frame")
 
     def _payload(self, piece: bytes, batch: Batch) -> int:
         """Payload of the data frame being read (at most what is left of it); returns the bytes taken."""
@@ -472,16 +272,16 @@ class ClientProtocol:
         opcode, message = self._frame_opcode, self._message
         if opcode == CONTINUATION:
             if message is None:
-                raise _Failure(1002, "a continuation frame without a message to continue")
+                raise Failure(1002, "a continuation frame without a message to continue")
         else:
             if message is not None:
-                raise _Failure(1002, "a new message before the fragmented one ended")
-            message = self._message = _Message(_TEXT if opcode == TEXT else _BINARY,
+                raise Failure(1002, "a new message before the fragmented one ended")
+            message = self._message = MessageAssembler(_TEXT if opcode == TEXT else _BINARY,
                                                self._inflater if self._frame_rsv else None, self.max_message_size)
         if not self._frame_fin:
             message.frames += 1  # frames before the final one
             if message.frames > self._fragments:
-                raise _Failure.too_big(f"message of more than {self._fragments} fragments (a fragment flood)")
+                raise Failure.too_big(f"message of more than {self._fragments} fragments (a fragment flood)")
 
     def _rest_of_frame(self, data: bytes, batch: Batch) -> bytes:
         """More payload of the data frame being read; returns what follows the frame."""
@@ -494,18 +294,18 @@ class ClientProtocol:
             message = self._message
             assert message is not None
             self._message = None
-            _add(batch, message.kind, message.payload())
+            add_payload(batch, message.kind, message.payload())
 
     def _control(self, opcode: int, payload: bytes, batch: Batch) -> None:
         if opcode == PING:
-            _add(batch, _PING, payload)
+            add_payload(batch, _PING, payload)
         elif opcode == PONG:
-            _add(batch, _PONG, payload)
+            add_payload(batch, _PONG, payload)
         else:
             try:
                 code, reason = parse_close(payload)
             except CloseProblem as problem:
-                raise _Failure(problem.code, str(problem)) from None
+                raise Failure(problem.code, str(problem)) from None
             self._reading = False
             if self.state is State.OPEN:
                 self._closed_by, self._code, self._reason = ClosedBy.SERVER, code, reason
@@ -515,7 +315,7 @@ class ClientProtocol:
                 self.answer = code
             self.state = State.CLOSED
 
-    def _fail(self, failure: _Failure) -> None:
+    def _fail(self, failure: Failure) -> None:
         """Fail the connection (RFC 6455 7.1.7): stop reading; :meth:`close` gives the close frame."""
         self._reading = False
         self._closed_by, self._code, self._reason, self._fault = ClosedBy.WSDAT, failure.code, failure.reason, \

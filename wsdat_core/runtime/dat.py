@@ -221,23 +221,34 @@ class WebSocketDAT(TDOperator):
         and the connection closed, or it gave up for good (:attr:`stalled`). Returns at once if that is already so."""
         await self._session.wait_stopped()
 
-    async def send_text(self, *parts: Any) -> None:
+    async def send_text(self, *parts: Any, written: bool = False) -> None:
         """Send a text message made of ``parts`` joined without separator (as :meth:`sendText`).
 
-        Waits while the send queue is full (backpressure) and returns once the message was written to the socket.
+        Returns once the message is accepted into the send queue, a bounded write buffer (``sendqueuesize``
+        messages, ``sendqueuebytes`` bytes): while it is full, waits for room (backpressure). Many small messages sent
+        in a row go out together, in few writes. With ``written=True`` it returns only once the message was written
+        to the socket (:meth:`wait_sent` waits for everything queued).
 
         Raises:
           ConnectionClosedError: if the DAT is not connected, or the connection ended before the message was
-            written (it was not sent).
+            accepted (with ``written=True``: before it was written); it was not sent.
           ValueError: if the text holds a lone surrogate (UTF-8 cannot encode it); the error names its position.
         """
         text = _join(parts)
-        await self._session.send_wait(EventKind.TEXT, text, _utf8_size("send_text", text))
+        await self._session.send_wait(EventKind.TEXT, text, _utf8_size("send_text", text), written)
 
-    async def send_binary(self, data: bytes | bytearray | memoryview) -> None:
+    async def send_binary(self, data: bytes | bytearray | memoryview, *, written: bool = False) -> None:
         """Send a binary message; waits and raises as :meth:`send_text`."""
         payload = _as_bytes("send_binary", data, allow_text=False)
-        await self._session.send_wait(EventKind.BINARY, payload, len(payload))
+        await self._session.send_wait(EventKind.BINARY, payload, len(payload), written)
+
+    async def wait_sent(self) -> None:
+        """Wait until everything queued so far (by either send API) was written to the socket.
+
+        Raises:
+          ConnectionClosedError: if the DAT is not connected, or the connection ended first.
+        """
+        await self._session.sender.wait_sent()
 
     async def close(self, code: int = 1000, reason: str = "") -> int:
         """Close the connection: send a close frame with ``code`` and ``reason``, wait (at most 2 s) for the server's

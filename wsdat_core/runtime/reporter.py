@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..model.events import Monitor
+from ..model.address import Endpoint
+from ..model.closing import ConnectionEnd, describe
+from ..model.events import Connected, Disconnected, Monitor
+from ..model.proxy import ProxySpec
 from ..model.sanitize import clean_line
 from ..model.secrets import mask_text
 from .console import log
@@ -72,6 +75,30 @@ class Reporter:
         log.error("%s: %s", self.dat.name, message, exc_info=exc)
         if hook != "onMonitorMessage":
             self._deliver(message)
+
+    def connected(self, endpoint: Endpoint, subprotocol: str | None, extensions: str, proxy: ProxySpec | None
+                  ) -> None:
+        """The connect line (with what was negotiated), the :class:`Connected` event, the insecure-TLS warning."""
+        details = [f"subprotocol {subprotocol}"] if subprotocol else []
+        details += [extensions] if extensions else []
+        details += [f"via proxy {proxy.url}"] if proxy else []
+        self.monitor(f"connected to {endpoint.url}" + (f" ({'; '.join(details)})" if details else ""))
+        if self.bus.subscribers:
+            self.bus.publish(Connected(endpoint.url, subprotocol, extensions))
+        if self.dat.par.value("insecure") and endpoint.secure:
+            self.warn("TLS certificate and host name checks are OFF (insecure)")
+
+    def ended(self, end: ConnectionEnd, why: str) -> str:
+        """How the connection ended: one line (an error when :attr:`ConnectionEnd.is_error`), the
+        :class:`Disconnected` event; returns the line."""
+        line = describe(end, why)
+        if end.is_error:
+            self.error(line)
+        else:
+            self.monitor(line)
+        if self.bus.subscribers:
+            self.bus.publish(Disconnected(end.code, end.reason, line if end.is_error else None))
+        return line
 
     def slots_busy(self) -> None:
         self.warn(f"all {self.runner.limit} async callback slots are busy: reading paused until one finishes "

@@ -14,6 +14,8 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+import trio
+
 from ..model.errors import ConnectionClosedError
 from ..model.events import EventKind, Outgoing
 from ..net.driver import Link
@@ -89,14 +91,26 @@ class Sender:
             return -1
         return size
 
-    async def send_wait(self, kind: EventKind, payload: Any, size: int) -> None:
-        """Queue (waiting for room) and wait until written; :class:`ConnectionClosedError` when it could not be."""
+    async def send_wait(self, kind: EventKind, payload: Any, size: int, written: bool = False) -> None:
+        """Queue, waiting for room; with ``written``, wait until written too. :class:`ConnectionClosedError` when the
+        connection ended first (or there is none)."""
         queue = self.queue
         if queue is None:
             raise ConnectionClosedError(f"{self.dat.name}: not connected ({self.dat.info.state})")
-        receipt = Receipt()
-        if not await queue.put_wait(Outgoing(kind, payload, size, receipt)) or not await receipt.wait():
+        await trio.lowlevel.checkpoint_if_cancelled()
+        receipt = Receipt() if written else None
+        if not await queue.put_wait(Outgoing(kind, payload, size, receipt)) or (
+                receipt is not None and not await receipt.wait()):
             raise ConnectionClosedError(f"{self.dat.name}: the connection ended before the message was sent")
+
+    async def wait_sent(self) -> None:
+        """Wait until everything queued so far was written; :class:`ConnectionClosedError` when it could not be."""
+        queue = self.queue
+        if queue is None:
+            raise ConnectionClosedError(f"{self.dat.name}: not connected ({self.dat.info.state})")
+        await queue.wait_sent()
+        if queue.closed:
+            raise ConnectionClosedError(f"{self.dat.name}: the connection ended before everything queued was sent")
 
     async def answer_ping(self, payload: bytes) -> None:
         """wsdat's pong, written at once (RFC 6455 5.5.2), ahead of queued messages."""
@@ -112,7 +126,7 @@ class Sender:
             items = await queue.take(SEND_BATCH_BYTES)
             written = False
             try:
-                await link.send(items)
+                await link.send_batch(items)
                 written = True
             except ConnectionClosedError:
                 return

@@ -1,6 +1,7 @@
 """The WebSocket protocol in the server role (RFC 6455, RFC 7692), sans-I/O: the checks of an upgrade request, the
 agreement on permessage-deflate, and one client's frames in and out. Built from the protocol layer's pieces (frames,
-masking, close payloads, bounded inflating, the message assembler of the client role); no trio, no sockets.
+masking, close payloads, bounded inflating, the message assembler and failures the client role uses); no trio, no
+sockets.
 
     key, offers = check_upgrade("GET", headers)           # HandshakeRefused: the status and the line to answer
     deflate = agree_deflate(offers)                       # None: no compression
@@ -32,8 +33,6 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from ..model.events import EventKind
-from ..protocol.client import _Failure as Failure  # the client role's failure and message assembler, shared
-from ..protocol.client import _Message as Message
 from ..protocol.deflate import EXTENSION, DeflateParams, Deflater, Inflater, TooBig
 from ..protocol.frames import (
     BINARY,
@@ -51,6 +50,8 @@ from ..protocol.frames import (
     parse_close,
 )
 from ..protocol.handshake import accept_key
+from ..protocol.messages import Failure
+from ..protocol.messages import MessageAssembler as Message
 
 __all__ = ["Failure", "HandshakeRefused", "ServerProtocol", "accept_headers", "agree_deflate", "check_upgrade"]
 

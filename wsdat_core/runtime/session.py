@@ -109,8 +109,8 @@ class Session:
     def send(self, what: str, kind: EventKind, payload: Any, size: int) -> int:
         return self.sender.send(what, kind, payload, size)
 
-    async def send_wait(self, kind: EventKind, payload: Any, size: int) -> None:
-        await self.sender.send_wait(kind, payload, size)
+    async def send_wait(self, kind: EventKind, payload: Any, size: int, written: bool = False) -> None:
+        await self.sender.send_wait(kind, payload, size, written)
 
     async def close(self, code: int, reason: str) -> int:
         return await self.supervisor.close(code, reason)

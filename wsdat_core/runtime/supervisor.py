@@ -11,7 +11,6 @@ waiting to retry (``retry_attempt`` and ``retry_at`` say which attempt and when)
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
@@ -21,14 +20,13 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from ..model.backoff import Backoff
-from ..model.closing import ABNORMAL, ClosedBy, ConnectionEnd, close_description, describe
+from ..model.closing import ABNORMAL, ClosedBy, ConnectionEnd, close_description
 from ..model.errors import ConnectError, WsdatError
-from ..model.events import Connected, Disconnected
-from ..model.proxy import proxy_for
-from ..net.connect import ConnectOptions, connect, make_ssl_context
+from ..net.connect import ConnectOptions, connect
 from ..net.driver import Link
 from .cook import Cook
 from .hookrunner import HookRunner
+from .options import connect_options
 from .reporter import Reporter
 from .sender import Sender
 
@@ -207,17 +205,6 @@ class Supervisor:
         if not changed.is_set():
             info.reconnects += 1
 
-    def _connect_options(self) -> ConnectOptions:
-        par = self.dat.par
-        value = par.value
-        tls = functools.partial(make_ssl_context, value("cafile"), value("certfile"), value("keyfile"),
-                                value("insecure"))
-        return ConnectOptions(par.endpoint, tls, value("headers"), value("subprotocols"), value("maxmessagesize"),
-                              value("pinginterval"), value("pingtimeout"),
-                              compression=value("compression") == "deflate",
-                              proxy=proxy_for(value("proxy"), par.endpoint), max_redirects=value("maxredirects"),
-                              secret_headers=tuple(value("secretheaders")))
-
     async def _connect_and_serve(self, mark_started: Callable[[], None]) -> str:
         endpoint = self.dat.par.endpoint
         timeout_ms = self.dat.par.value("timeout")
@@ -227,7 +214,7 @@ class Supervisor:
         with trio.CancelScope() as attempt:
             self._scope = attempt
             try:
-                options = self._connect_options()
+                options = connect_options(self.dat.par)
                 via = f" via proxy {options.proxy.url}" if options.proxy else ""
                 self.reporter.monitor(f"connecting to {endpoint.url}{via}")
                 with trio.fail_after(timeout_ms / 1000):
@@ -257,7 +244,7 @@ class Supervisor:
         self.cook.bytes_received = lambda: received_before + link.bytes_received
         info.connects += 1
         self.set_state("open")
-        self._announce(link, options)
+        self.reporter.connected(link.endpoint, link.subprotocol, link.extensions, options.proxy)
         opened_at = trio.current_time()
         deliberate = False
         why = ""
@@ -308,16 +295,6 @@ class Supervisor:
             await cook(batch)
         return True
 
-    def _announce(self, link: Link, options: ConnectOptions) -> None:
-        details = [f"subprotocol {link.subprotocol}"] if link.subprotocol else []
-        details += [link.extensions] if link.extensions else []
-        details += [f"via proxy {options.proxy.url}"] if options.proxy else []
-        self.reporter.monitor(f"connected to {link.endpoint.url}" + (f" ({'; '.join(details)})" if details else ""))
-        if self.reporter.bus.subscribers:
-            self.reporter.bus.publish(Connected(link.endpoint.url, link.subprotocol, link.extensions))
-        if self.dat.par.value("insecure") and link.endpoint.secure:
-            self.reporter.warn("TLS certificate and host name checks are OFF (insecure)")
-
     def _connection_ended(self, link: Link, end: ConnectionEnd, why: str, opened_at: float) -> None:
         info = self.dat.info
         self.sender.detach()
@@ -326,7 +303,8 @@ class Supervisor:
         self.cook.bytes_received = lambda: self._received_before
         self._link = None
         self.last_end = end
-        self._report_end(end, why)
+        line = self.reporter.ended(end, why)
+        self._ending_error = line if end.is_error else None
         self.backoff.connection_lasted(trio.current_time() - opened_at)
         info.disconnects += 1
         self.set_state("closed")
@@ -338,16 +316,6 @@ class Supervisor:
     def _attempt_failed(self, line: str) -> None:
         self._ending_error = line
         self.reporter.error(line)
-
-    def _report_end(self, end: ConnectionEnd, why: str) -> None:
-        line = describe(end, why)
-        self._ending_error = line if end.is_error else None
-        if end.is_error:
-            self.reporter.error(line)
-        else:
-            self.reporter.monitor(line)
-        if self.reporter.bus.subscribers:
-            self.reporter.bus.publish(Disconnected(end.code, end.reason, line if end.is_error else None))
 
     async def call_waiting(self, hook: str) -> None:
         """Call ``hook``; wait until its async calls have slots (e.g. ``onConnect`` before the first batch)."""

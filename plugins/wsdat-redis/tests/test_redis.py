@@ -8,6 +8,7 @@ plugin and Redis that the test cuts and restores, so the shared Redis keeps runn
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import signal
@@ -193,6 +194,25 @@ async def test_entries_spooled_at_stop_are_written_by_on_exit(ws_server, nursery
     assert not monitor.has("not written")
 
 
+async def test_a_writer_mark_gone_back_goes_on_as_a_new_writer(ws_server, dat_factory, client, stream) -> None:
+    """Redis lost the writer's last marks (a failover that lost acknowledged writes): the next batches would never
+    follow the mark, so the DAT goes on under a new writer id; nothing waits forever, seq goes on."""
+    sink, monitor = RedisSink(), MonitorLines()
+    dat = await dat_factory(callbacks=[sink, monitor], reconnectdelay=0.05, reconnectmaxdelay=0.2,
+                            settings={"redis": {"url": REDIS_URL, "stream": stream}})
+    for round_ in range(3):
+        await ws_server.send_text(*(f"r{round_}-{i}" for i in range(10)))
+        await wait_until(lambda r=round_: sink.stats(dat).get("written") == 10 * (r + 1))
+    channel = sink.channel(dat)
+    assert channel is not None and channel.spool.numbers >= 3
+    client.set(channel.keys[2], 1)  # the mark went back
+    await ws_server.send_text(*(f"after{i}" for i in range(10)))
+    await wait_until(lambda: sink.stats(dat).get("written") == 40, what="the entries after the gap written")
+    assert monitor.has("WSDATGAP") and monitor.has("written under a new writer id")
+    check_in_order(entries(client, stream), [f"r{r}-{i}" for r in range(3) for i in range(10)] +
+                   [f"after{i}" for i in range(10)])
+
+
 def test_bad_settings_are_one_clear_line() -> None:
     from wsdat_redis import _Channel
 
@@ -335,6 +355,7 @@ async def test_worker_takes_up_a_read_whose_answer_was_lost(nursery, client, str
         return any(c["cmd"] == "xreadgroup" and "b" in c["flags"] for c in client.client_list())
 
     await wait_until(reading, what="the worker blocked in a read")
+    await wait_until(lambda: client.xpending(stream, "g")["pending"] == 0, what="'before' acknowledged")
     relay.swallow_answers()
     pipe = client.pipeline(transaction=True)  # one transaction: the blocked read is answered with all five
     for i in range(5):
@@ -474,3 +495,64 @@ def test_wsdat_work_usage_errors_are_one_line() -> None:
         assert done.stderr.startswith(expected), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
         assert done.returncode in (1, 2)
+
+
+async def test_one_worker_reads_several_streams_and_a_pattern(nursery, client) -> None:
+    """``--stream`` repeated and a pattern: every stream is read in the one group; ``:send`` and ``:dead`` streams
+    matching the pattern are not inputs. The default stream name carries the DAT's name as a hash tag."""
+    from wsdat_redis.connect import DEFAULT_STREAM, stream_name
+
+    assert stream_name(DEFAULT_STREAM, "feed") == "wsdat:{feed}"
+    prefix = f"wsdat-test:{uuid.uuid4().hex}"
+    names = [f"{prefix}:{{a}}", f"{prefix}:{{b}}", f"{prefix}:{{c}}"]
+    try:
+        for name in names:
+            for i in range(3):
+                client.xadd(name, {"dat": "feed", "event": "text", "row": 1, "message": f"{name}/{i}", "t": 1.0,
+                                   "seq": i + 1})
+        client.xadd(send_key(names[2]), {"event": "text", "message": "an answer, not an input"})
+        client.xadd(dead_key(names[2]), {"event": "text", "message": "a dead letter, not an input"})
+        seen: list[str] = []
+
+        class Seen:
+            def onReceiveText(self, dat: WorkerDAT, message: str) -> None:
+                assert dat.entry is not None and message.startswith(dat.entry.stream)
+                seen.append(message)
+
+        worker = WorkerDAT("worker", callbacks=[Seen()])
+        await nursery.start(worker.run_offline)
+        stop = trio.Event()
+        options = WorkOptions(url=REDIS_URL, streams=[names[0], names[1], f"{prefix}:{{c*"], group="g",
+                              consumer="w1", block=20)
+        assert options.names == [names[0], names[1], f"{prefix}:{{c*"]
+        nursery.start_soon(run_worker, worker, options, stop)
+        await wait_until(lambda: len(seen) == 9, what="nine entries of three streams")
+        assert sorted(seen) == sorted(f"{name}/{i}" for name in names for i in range(3))
+        for name in names:
+            await wait_until(lambda n=name: client.xpending(n, "g")["pending"] == 0)
+        assert not client.exists(f"{send_key(names[2])}") or not client.xinfo_groups(send_key(names[2]))
+        stop.set()
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+def test_wsdat_work_takes_several_streams_and_the_cluster_flag(client) -> None:
+    prefix = f"wsdat-test:{uuid.uuid4().hex}"
+    names = [f"{prefix}:{{x}}", f"{prefix}:{{y}}"]
+    try:
+        for name in names:
+            for i in range(3):
+                client.xadd(name, {"dat": "feed", "event": "text", "row": 1, "message": f"{name}/{i}", "t": 1.0,
+                                   "seq": i + 1})
+        done = subprocess.run([sys.executable, "-m", "wsdat_core", "work", REDIS_URL, "--stream", names[0],
+                               "--stream", names[1], "--group", "g", "--no-cluster", "--block", "50", "--count", "6",
+                               "--output", "jsonl"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        received = [json.loads(line) for line in done.stdout.splitlines()]
+        assert sorted(row["message"] for row in received if row["type"] == "text") == sorted(
+            f"{name}/{i}" for name in names for i in range(3))
+        assert f"in group g of {names[0]}, {names[1]}: 6 entries processed: 6 acknowledged" in done.stderr
+    finally:
+        client.delete(*names)

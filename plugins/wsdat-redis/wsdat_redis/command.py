@@ -20,7 +20,7 @@ from wsdat_core.faces.watch import (
     start_view,
 )
 
-from .work import WorkerDAT, WorkOptions, run_worker, watch_signals
+from .work import RedisUnavailable, WorkerDAT, WorkOptions, run_worker, watch_signals
 
 __all__ = ["add_work_command", "cmd_work"]
 
@@ -31,7 +31,9 @@ def add_work_command(commands: Any, parents: list[argparse.ArgumentParser]) -> N
                                help="run the hooks on entries of a Redis stream (written by the redis plugin)")
     work.add_argument("url", nargs="?", default="redis://127.0.0.1:6379/0",
                       help="the Redis server (default redis://127.0.0.1:6379/0)")
-    work.add_argument("--stream", required=True, help="the stream the ingest DAT writes, e.g. wsdat:feed")
+    work.add_argument("--stream", required=True, action="append", metavar="STREAM",
+                      help="a stream an ingest DAT writes, e.g. 'wsdat:{feed}'; repeat it for several, or give a "
+                           "pattern ('wsdat:*': every stream matching it, :send and :dead excepted)")
     work.add_argument("--group", required=True, help="the consumer group: workers of one group share the entries")
     work.add_argument("--consumer", help="this worker's name in the group (default HOST-PID)")
     work.add_argument("--maxdeliveries", type=int, default=5, metavar="N",
@@ -41,6 +43,8 @@ def add_work_command(commands: Any, parents: list[argparse.ArgumentParser]) -> N
     work.add_argument("--batch", type=int, default=100, metavar="N", help="entries read at once (default 100)")
     work.add_argument("--block", type=int, default=1000, metavar="MS",
                       help="longest wait for new entries in one read (default 1000)")
+    work.add_argument("--cluster", action=argparse.BooleanOptionalAction, default=None,
+                      help="the URL names a node of a Redis Cluster (default: detected from the server)")
     work.add_argument("--start", default="0", metavar="ID",
                       help="where a new group starts: 0 = the whole stream (default), $ = new entries only")
     add_watch_flags(work, demo=False)
@@ -49,13 +53,14 @@ def add_work_command(commands: Any, parents: list[argparse.ArgumentParser]) -> N
 
 
 def cmd_work(args: argparse.Namespace) -> int:
-    work = WorkOptions(url=args.url, stream=args.stream, group=args.group, maxdeliveries=args.maxdeliveries,
-                       claimidle=args.claimidle, batch=args.batch, block=args.block, start=args.start)
+    work = WorkOptions(url=args.url, streams=args.stream, group=args.group, maxdeliveries=args.maxdeliveries,
+                       claimidle=args.claimidle, batch=args.batch, block=args.block, start=args.start,
+                       cluster=args.cluster)
     if args.consumer:
         work.consumer = args.consumer
     try:
         work.check()
-    except ValueError as exc:
+    except (ValueError, RedisUnavailable) as exc:
         raise UsageError(str(exc)) from None
     dat, printer, options = make_dat(args, parameters_from(args), offline=True, factory=WorkerDAT)
 
@@ -75,7 +80,7 @@ def cmd_work(args: argparse.Namespace) -> int:
             stats = await run_worker(dat, work, stop)
             nursery.cancel_scope.cancel()
         elapsed = trio.current_time() - started
-        sys.stderr.write(f"wsdat: {work.consumer} in group {work.group} of {work.stream}: {stats.line()} in "
+        sys.stderr.write(f"wsdat: {work.consumer} in group {work.group} of {', '.join(work.names)}: {stats.line()} in "
                          f"{elapsed:.1f} s\n")
         if options.save is not None:
             save_table(dat, options.save)

@@ -1,18 +1,23 @@
-"""Scaled-out hook workers: ``wsdat work`` runs a DAT's hooks on the entries of a Redis stream.
+"""Scaled-out hook workers: ``wsdat work`` runs a DAT's hooks on the entries of Redis streams.
 
 An ingest DAT with the ``wsdat-redis`` plugin writes every received message to a stream; any number of workers, on any
 number of hosts, read it through one consumer group and run the same hooks (``onReceiveText(dat, rowIndex, message)``,
 ``onReceiveBinary``, ...) on a *worker DAT* fed without a network, as ``wsdat replay`` feeds an offline DAT::
 
-    wsdat work redis://127.0.0.1:6379/0 --stream wsdat:feed --group parsers --callbacks myplugin
+    wsdat work redis://127.0.0.1:6379/0 --stream 'wsdat:{feed}' --group parsers --callbacks myplugin
+    wsdat work redis://10.0.0.5:7000 --stream 'wsdat:*' --group parsers     # every stream, on every shard
 
-Processing is at least once. An entry is acknowledged (XACK) once its hooks returned without raising (a raising hook
-is counted in ``dat.info.errors``; the worker compares that count before and after each entry, and waits for the
-entry's ``async def`` hooks to finish first). A failing entry stays pending: after ``claimidle`` milliseconds any worker
-of the group claims it again (XAUTOCLAIM), and once it was delivered ``maxdeliveries`` times it goes to
-``STREAM:dead`` with the error. Entries pending on a worker that died are claimed the same way, so a SIGKILL loses
-nothing. A worker runs its own pending entries at once when it starts (restarted under the same consumer name) and
-after a read whose answer was lost with the connection. What a worker's hooks send (``dat.sendText``,
+A worker reads several streams (``--stream`` repeated) or every stream matching a pattern (the ``:send`` and ``:dead``
+streams are not inputs; new matches are picked up every few seconds), in one consumer group per stream, on one Redis
+or across the shards of a Redis Cluster. Each stream has its own reader (a blocking ``XREADGROUP COUNT --batch``,
+packed by hiredis); one processor runs the hooks on one batch after the other, a settler acknowledges each batch
+with one XACK while the next is processed, and the readers fetch further batches meanwhile.
+
+Processing is at least once (:mod:`wsdat_redis.process`). A failing entry stays pending: after ``claimidle``
+milliseconds any worker of the group claims it again (XAUTOCLAIM), and once it was delivered ``maxdeliveries`` times it
+goes to ``STREAM:dead`` with the error. Entries pending on a worker that died are claimed the same way, so a SIGKILL
+loses nothing. A worker runs its own pending entries at once when it starts (restarted under the same consumer name)
+and after a read whose answer was lost with the connection. What a worker's hooks send (``dat.sendText``,
 ``dat.sendBinary``, ``await dat.send_text``) is added to ``STREAM:send`` together with the acknowledgement, and the
 ingest DAT sends it to the WebSocket server.
 
@@ -34,23 +39,33 @@ The keys of one stream (the ``wsdat-redis`` plugin writes the first two, reads t
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar, cast
-from urllib.parse import urlsplit
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
 
 import redis
 import trio
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from wsdat_core import WebSocketDAT, WsdatError
 from wsdat_core.model.backoff import Backoff
 from wsdat_core.runtime.console import LOGGER_NAME
+
+from .connect import (
+    CALL_TIMEOUT,
+    DEFAULT_URL,
+    RedisTarget,
+    RedisUnavailable,
+    check_stream_slot,
+    dead_key,
+    describe_redis_error,
+    is_transient,
+    send_key,
+    seq_key,
+    stream_name,
+)
+from .options import WorkOptions, is_pattern, watch_signals
+from .process import Batch, Entry, Processor, WorkerDAT, WorkStats, entry_event
+from .queries import GroupQueries
 
 __all__ = [
     "DEFAULT_URL",
@@ -62,200 +77,46 @@ __all__ = [
     "dead_key",
     "describe_redis_error",
     "entry_event",
-    "open_redis",
     "run_worker",
     "send_key",
     "seq_key",
     "stream_name",
+    "watch_signals",
 ]
 
 T = TypeVar("T")
 log = logging.getLogger(LOGGER_NAME)
 
-DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
-#: How long one Redis call may take before it counts as a failure (seconds).
-CALL_TIMEOUT: Final = 10.0
-CONNECT_TIMEOUT: Final = 2.0
-#: Messages a worker sends are kept in ``STREAM:send`` up to about this many entries.
-SEND_MAXLEN: Final = 100_000
-_SCHEMES: Final = ("redis", "rediss", "unix")
+#: Batches processed and waiting for their XACK while the next ones are processed.
+SETTLE_AHEAD: Final = 2
+#: How often a pattern (``--stream 'wsdat:*'``) is looked up again for new streams (seconds).
+RESCAN_SECONDS: Final = 5.0
 
 
-# ------------------------------------------------------------------------------------------------- stream conventions
-def stream_name(template: str, dat_name: str) -> str:
-    """The stream a DAT writes: ``template`` with ``{dat}`` replaced by the DAT's name (other braces stay, so a Redis
-    Cluster hash tag such as ``{wsdat:{dat}}`` works)."""
-    return template.replace("{dat}", dat_name)
-
-
-def seq_key(stream: str) -> str:
-    return f"{stream}:seq"
-
-
-def send_key(stream: str) -> str:
-    return f"{stream}:send"
-
-
-def dead_key(stream: str) -> str:
-    return f"{stream}:dead"
-
-
-class RedisUnavailable(WsdatError):
-    """Redis cannot be used (a bad URL, or a key of the wrong type); the message says why in one line."""
-
-
-def open_redis(url: str, *, timeout: float = CALL_TIMEOUT) -> redis.Redis:
-    """A redis-py client for ``url`` (``redis://``, ``rediss://``, ``unix://``) that does not retry by itself: the
-    caller's backoff decides. Raises :class:`RedisUnavailable` for a URL that is not a Redis URL."""
-    scheme = urlsplit(url).scheme
-    if scheme not in _SCHEMES:
-        raise RedisUnavailable(f"{url!r} is not a Redis URL; expected redis://HOST:PORT/DB (or rediss://, unix://)")
-    try:
-        return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=timeout,
-                                    retry=Retry(NoBackoff(), 0), health_check_interval=0)
-    except ValueError as exc:
-        raise RedisUnavailable(f"{url!r} is not a usable Redis URL: {exc}") from None
-
-
-def describe_redis_error(exc: BaseException) -> str:
-    """One line for a Redis failure (no traceback)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if isinstance(exc, redis.ConnectionError | redis.TimeoutError) else text
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def entry_event(fields: Mapping[bytes, bytes]) -> tuple[str, Any]:
-    """The DAT event an entry written by ``wsdat-redis`` stands for, as :meth:`WebSocketDAT.deliver` takes it.
-
-    Raises:
-      ValueError: the entry is not one (no or an unknown ``event``, or text that is not UTF-8).
-    """
-    event = fields.get(b"event")
-    if event == b"text":
-        return "text", fields.get(b"message", b"").decode("utf-8")
-    if event == b"binary":
-        return "binary", bytes(fields.get(b"data", b""))
-    if event == b"connect":
-        return "connect", _text(fields.get(b"message", b"")) or None
-    if event == b"disconnect":
-        return "disconnect", None
-    raise ValueError(f"not a wsdat entry: event {_text(event) if event is not None else 'missing'}")
-
-
-async def _call(limiter: trio.CapacityLimiter, function: Callable[..., T], *args: Any) -> T:
-    """``function(*args)`` in a worker thread: redis-py is blocking; each call is bounded by the socket timeout."""
-    return await trio.to_thread.run_sync(function, *args, limiter=limiter)
-
-
-# ---------------------------------------------------------------------------------------------------------- worker DAT
-@dataclass(frozen=True)
-class Entry:
-    """The stream entry whose hooks are running (``dat.entry`` in a worker's hooks)."""
-
-    id: str
-    seq: int | None
-    dat: str
-    row: int | None
-    t: float | None
-    deliveries: int
-
-
-def _maybe_int(value: bytes | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _maybe_float(value: bytes | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-class WorkerDAT(WebSocketDAT):
-    """A DAT fed from a stream: its sends go to ``STREAM:send`` (the ingest DAT sends them), and it always counts as
-    connected. ``entry`` describes the entry being processed (its ``seq`` makes idempotent processing easy)."""
-
-    def __init__(self, name: str | None = None, **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
-        #: What the hooks of the current entry sent, as ``(event, payload)``.
-        self.outbox: list[tuple[str, str | bytes]] = []
-        self.entry: Entry | None = None
-
-    @property
-    def connected(self) -> bool:
-        return True
-
-    async def wait_connected(self) -> None:
-        """A worker can always send (through the stream): returns at once."""
-
-    def sendText(self, *parts: Any) -> int:
-        text = parts[0] if len(parts) == 1 and type(parts[0]) is str else "".join(
-            p if isinstance(p, str) else str(p) for p in parts)
-        self.outbox.append(("text", text))
-        return len(text.encode("utf-8", "surrogatepass"))
-
-    def sendBinary(self, contents: bytes | bytearray | memoryview) -> int:
-        if not isinstance(contents, bytes | bytearray | memoryview):
-            raise TypeError(f"sendBinary: contents must be bytes, bytearray or memoryview (use sendText), "
-                            f"not {type(contents).__name__}")
-        data = bytes(contents)
-        self.outbox.append(("binary", data))
-        return len(data)
-
-    async def send_text(self, *parts: Any) -> None:
-        self.sendText(*parts)
-
-    async def send_binary(self, data: bytes | bytearray | memoryview) -> None:
-        self.sendBinary(data)
-
-
-# -------------------------------------------------------------------------------------------------------------- worker
-@dataclass
-class WorkOptions:
-    """What ``wsdat work`` was told (see its ``--help``)."""
-
-    url: str = DEFAULT_URL
-    stream: str = "wsdat:wsdat"
-    group: str = "wsdat"
-    consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    maxdeliveries: int = 5
-    claimidle: int = 30_000
-    batch: int = 100
-    block: int = 1000
-    start: str = "0"
-
-    def check(self) -> None:
-        for name in ("maxdeliveries", "claimidle", "batch", "block"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name}: {value!r} is not allowed; expected an integer >= 1")
-        for name in ("stream", "group", "consumer"):
-            if not getattr(self, name):
-                raise ValueError(f"--{name}: must not be empty")
+class _Stopped(Exception):
+    """The worker was told to stop while Redis was away."""
 
 
 @dataclass
-class WorkStats:
-    processed: int = 0
-    acked: int = 0
-    failed: int = 0
-    dead: int = 0
-    claimed: int = 0
-    sent: int = 0
+class _Stream:
+    """One stream being read: where its reader stands."""
 
-    def line(self) -> str:
-        return (f"{self.processed} entr{'y' if self.processed == 1 else 'ies'} processed: {self.acked} acknowledged, "
-                f"{self.failed} failed, {self.dead} dead-lettered, {self.claimed} claimed from other consumers, "
-                f"{self.sent} message(s) sent back")
+    name: str
+    #: Redis calls of this stream that failed (each retried): a read that failed may have lost delivered entries.
+    failures: int = 0
+    next_claim: float = 0.0
+    #: The newest entry id a ``>`` read gave this consumer.
+    last_read: bytes | None = None
+    #: Take up this consumer's own pending entries newer than ``recover_after`` before reading new ones: at start
+    #: (a restarted worker keeps its consumer name) and after a read failed, when Redis may have delivered entries
+    #: whose answer never arrived.
+    recover: bool = True
+    recover_after: bytes | None = None
+    #: The last batch handed to the processor: a recovery or a claim waits until it is settled (else it would find
+    #: its entries still pending and run them again).
+    handed: Batch | None = None
 
 
-_Raw = tuple[bytes, dict[bytes, bytes] | None]
 
 
 class _Worker:
@@ -263,244 +124,184 @@ class _Worker:
         self.dat = dat
         self.options = options
         self.stop = stop
-        self.stats = WorkStats()
-        self.client = open_redis(options.url, timeout=CALL_TIMEOUT + options.block / 1000)  # reads block that long
-        self.limiter = trio.CapacityLimiter(1)
+        self.target = RedisTarget(options.url, cluster=options.cluster,
+                                  timeout=CALL_TIMEOUT + options.block / 1000)  # reads block that long
+        self.queries = GroupQueries(self.target, options)
+        self.processor = Processor(dat, options.group, options.consumer, options.maxdeliveries, options.claimidle)
         self.backoff = Backoff(first=0.2, cap=10.0)
         self.down_since: float | None = None
-        #: Redis calls that failed (each retried): a read that failed may have lost entries Redis gave this consumer.
-        self.failures = 0
-        self.next_claim = 0.0
-        #: The newest entry id a ``>`` read gave this consumer.
-        self.last_read: bytes | None = None
-        #: Take up this consumer's own pending entries newer than ``recover_after`` before reading new ones: at start
-        #: (a restarted worker keeps its consumer name) and after a read failed, when Redis may have delivered entries
-        #: whose answer never arrived.
-        self.recover = True
-        self.recover_after: bytes | None = None
+        self.streams: dict[str, _Stream] = {}
+        self.skipped: set[str] = set()
+
+    @property
+    def stats(self) -> WorkStats:
+        return self.processor.stats
 
     # -- talking to Redis, with backoff -------------------------------------------------------------------------------
-    async def call(self, what: str, function: Callable[..., T], *args: Any) -> T:
-        """A Redis call, retried with backoff while Redis is unreachable; monitor lines say when it went away and
-        came back. Errors that retrying cannot mend raise :class:`RedisUnavailable`."""
+    async def call(self, stream: _Stream | None, what: str, function: Callable[..., T], *args: Any) -> T:
+        """A Redis call in a worker thread, retried with backoff while Redis is unreachable (or a cluster is in a
+        failover or a resharding); monitor lines say when it went away and came back. Errors that retrying cannot
+        mend raise :class:`RedisUnavailable`."""
         while True:
             try:
-                result = await _call(self.limiter, function, *args)
-            except redis.AuthenticationError as exc:  # retrying cannot mend a wrong password
-                raise RedisUnavailable(f"{self.options.url}: {describe_redis_error(exc)}") from None
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                self.failures += 1
+                result = await trio.to_thread.run_sync(function, *args)
+            except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+                if not is_transient(exc):
+                    name = f" ({stream.name})" if stream is not None else ""
+                    raise RedisUnavailable(f"{self.target.shown}: {what}{name} failed: "
+                                           f"{describe_redis_error(exc)}") from None
+                if stream is not None:
+                    stream.failures += 1
                 if self.down_since is None:
                     self.down_since = time.monotonic()
                     self.dat.monitor(f"redis: went away ({describe_redis_error(exc)}); retrying", logging.WARNING)
-                delay = self.backoff.next_delay()
-                with trio.move_on_after(delay):
+                with trio.move_on_after(self.backoff.next_delay()):
                     await self.stop.wait()
                 if self.stop.is_set() and what != "acknowledge":  # what is in hand is acknowledged first
                     raise _Stopped from None
                 continue
-            except redis.ResponseError as exc:
-                raise RedisUnavailable(f"{self.options.url}: {what} failed: {describe_redis_error(exc)}") from None
             if self.down_since is not None:
                 self.dat.monitor(f"redis: back after {time.monotonic() - self.down_since:.1f} s")
                 self.down_since = None
             self.backoff.reset()
             return result
 
-    def _create_group(self) -> None:
-        try:
-            self.client.xgroup_create(self.options.stream, self.options.group, id=self.options.start, mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    async def settle(self, batches: trio.MemoryReceiveChannel[Batch]) -> None:
+        """Write what processing decided, batch after batch in order, while the next batches are processed."""
+        async with batches:
+            async for batch in batches:
+                await self.call(None, "acknowledge", self.queries.settle, batch.stream, batch.acks, batch.sends,
+                                batch.dead)
+                self.processor.settled(batch)
+                batch.done.set()
 
-    def _read(self, start: str, block: int) -> list[_Raw]:
-        answer: Any = self.client.xreadgroup(self.options.group, self.options.consumer,
-                                             {self.options.stream: start}, count=self.options.batch, block=block)
-        if not answer:
-            return []
-        entries: list[_Raw] = answer[0][1]
-        return entries
+    # -- the readers --------------------------------------------------------------------------------------------------
+    async def _hand(self, state: _Stream, channel: trio.MemorySendChannel[Batch], batch: Batch) -> None:
+        state.handed = batch
+        await channel.send(batch)
 
-    def _lost(self) -> list[_Raw]:
-        """This consumer's pending entries newer than the last read it received, claimed again (a new delivery)."""
-        options = self.options
-        start = b"(" + self.recover_after if self.recover_after is not None else "-"
-        rows: Any = self.client.xpending_range(options.stream, options.group, min=start, max="+", count=options.batch,
-                                               consumername=options.consumer)
-        if not rows:
-            return []
-        answer: Any = self.client.xclaim(options.stream, options.group, options.consumer, 0,
-                                         [row["message_id"] for row in rows])
-        claimed: list[_Raw] = [entry for entry in answer if entry[0] is not None]
-        return claimed
+    async def _settled(self, state: _Stream) -> None:
+        """Wait until what this stream's reader handed over is settled (before asking Redis what is pending)."""
+        if state.handed is not None:
+            await state.handed.done.wait()
 
-    def _claim(self, cursor: str) -> tuple[str, list[_Raw]]:
-        answer: Any = self.client.xautoclaim(self.options.stream, self.options.group, self.options.consumer,
-                                        self.options.claimidle, cursor, count=self.options.batch)
-        next_cursor = _text(answer[0])
-        claimed: list[_Raw] = [entry for entry in answer[1] if entry[0] is not None]
-        return next_cursor, claimed
-
-    def _deliveries(self, ids: Sequence[bytes]) -> dict[bytes, int]:
-        pipe = self.client.pipeline(transaction=False)
-        for entry_id in ids:
-            pipe.xpending_range(self.options.stream, self.options.group, entry_id, entry_id, 1)
-        counts: dict[bytes, int] = {}
-        for entry_id, rows in zip(ids, pipe.execute(), strict=True):
-            counts[entry_id] = int(rows[0]["times_delivered"]) if rows else 1
-        return counts
-
-    def _settle(self, acks: list[bytes], sends: list[dict[str, Any]], dead: list[dict[str, Any]]) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        stream = self.options.stream
-        for message in sends:
-            pipe.xadd(send_key(stream), cast(Any, message), maxlen=SEND_MAXLEN, approximate=True)
-        for letter in dead:
-            pipe.xadd(dead_key(stream), cast(Any, letter))
-        if acks:
-            pipe.xack(stream, self.options.group, *acks)
-        pipe.execute()
-
-    # -- processing ---------------------------------------------------------------------------------------------------
-    async def process(self, entries: list[_Raw], deliveries: Mapping[bytes, int] | None = None) -> None:
-        dat, options = self.dat, self.options
-        acks: list[bytes] = []
-        sends: list[dict[str, Any]] = []
-        dead: list[dict[str, Any]] = []
-        for raw_id, fields in entries:
-            entry_id = _text(raw_id)
-            count = deliveries.get(raw_id, 1) if deliveries else 1
-            if fields is None:  # trimmed away while pending: nothing left to process
-                acks.append(raw_id)
-                continue
-            if count > options.maxdeliveries:  # the workers it was given to never acknowledged it (they died)
-                self._dead(dead, acks, raw_id, fields, count, f"not acknowledged after {count - 1} deliveries "
-                           "(the workers it was given to stopped while processing it)")
-                continue
-            try:
-                event = entry_event(fields)
-            except (ValueError, UnicodeDecodeError) as exc:
-                self._dead(dead, acks, raw_id, fields, count, str(exc))
-                continue
-            dat.entry = Entry(entry_id, _maybe_int(fields.get(b"seq")), _text(fields.get(b"dat", b"")),
-                              _maybe_int(fields.get(b"row")), _maybe_float(fields.get(b"t")), count)
-            dat.outbox.clear()
-            errors = dat.info.errors
-            await dat.deliver([event])
-            await dat.wait_hooks()
-            self.stats.processed += 1
-            if dat.info.errors == errors:
-                acks.append(raw_id)
-                sends.extend(_send_entry(kind, payload, dat.entry) for kind, payload in dat.outbox)
-                continue
-            self.stats.failed += 1
-            error = dat.last_error or "a hook raised"
-            if count >= options.maxdeliveries:
-                self._dead(dead, acks, raw_id, fields, count, error)
-            else:
-                dat.monitor(f"entry {entry_id} failed (delivery {count} of {options.maxdeliveries}; retried after "
-                            f"{options.claimidle} ms): {error}", logging.WARNING)
-        dat.entry = None
-        dat.outbox.clear()
-        if acks or sends or dead:
-            await self.call("acknowledge", self._settle, acks, sends, dead)
-            self.stats.acked += len(acks) - len(dead)
-            self.stats.dead += len(dead)
-            self.stats.sent += len(sends)
-
-    def _dead(self, dead: list[dict[str, Any]], acks: list[bytes], raw_id: bytes, fields: Mapping[bytes, bytes],
-              count: int, error: str) -> None:
-        letter: dict[Any, Any] = dict(fields)
-        letter.update({"id": raw_id, "error": error, "deliveries": count, "group": self.options.group,
-                       "consumer": self.options.consumer, "failed_at": f"{time.time():.6f}"})
-        dead.append(letter)
-        acks.append(raw_id)
-        self.dat.monitor(f"entry {_text(raw_id)} dead-lettered to {dead_key(self.options.stream)} after {count} "
-                         f"deliver{'y' if count == 1 else 'ies'}: {error}", logging.WARNING)
-
-    async def claim_round(self) -> None:
+    async def claim_round(self, state: _Stream, channel: trio.MemorySendChannel[Batch]) -> None:
         """Claim entries idle ``claimidle`` ms on any consumer (a dead worker's, or failed ones) and process them."""
         cursor = "0-0"
         while not self.stop.is_set():
-            cursor, claimed = await self.call("claim", self._claim, cursor)
+            await self._settled(state)
+            cursor, claimed = await self.call(state, "claim", self.queries.claim, state.name, cursor)
             if claimed:
-                counts = await self.call("pending", self._deliveries, [raw_id for raw_id, _ in claimed])
+                counts = await self.call(state, "pending", self.queries.deliveries, state.name, [i for i, _ in claimed])
                 self.stats.claimed += len(claimed)
-                await self.process(claimed, counts)
+                await self._hand(state, channel, Batch(state.name, claimed, counts))
             if cursor == "0-0" or not claimed:
                 break
-        self.next_claim = trio.current_time() + self.options.claimidle / 2000
+        state.next_claim = trio.current_time() + self.options.claimidle / 2000
 
-    async def recover_lost(self) -> None:
+    async def recover_lost(self, state: _Stream, channel: trio.MemorySendChannel[Batch]) -> None:
         """Process what Redis delivered to this consumer but the worker never received (an answer lost with the
         connection, or a worker restarted under the same name): without this it would wait ``claimidle`` ms."""
-        self.recover = False
+        state.recover = False
         while not self.stop.is_set():
-            lost = await self.call("recover", self._lost)  # a retried call finds what a lost answer claimed
+            await self._settled(state)
+            # a retried call finds what the failed one claimed
+            lost = await self.call(state, "recover", self.queries.lost, state.name, state.recover_after)
             if not lost:
                 return
-            self.recover_after = lost[-1][0]
-            counts = await self.call("pending", self._deliveries, [raw_id for raw_id, _ in lost])
-            await self.process(lost, counts)
+            state.recover_after = lost[-1][0]
+            counts = await self.call(state, "pending", self.queries.deliveries, state.name, [i for i, _ in lost])
+            await self._hand(state, channel, Batch(state.name, lost, counts))
+
+    async def read_stream(self, state: _Stream, channel: trio.MemorySendChannel[Batch]) -> None:
+        async with channel:
+            try:
+                await self.call(state, "create group", self.queries.create_group, state.name)
+                while not self.stop.is_set():
+                    if state.recover:
+                        await self.recover_lost(state, channel)
+                        continue
+                    now = trio.current_time()
+                    if now >= state.next_claim:  # first at once: what a stopped worker (or this one) left
+                        await self.claim_round(state, channel)
+                        continue
+                    failures, last_read = state.failures, state.last_read
+                    entries = await self.call(state, "read", self.queries.read, state.name)
+                    if state.failures != failures:  # Redis may have given entries whose answer was lost
+                        state.recover, state.recover_after = True, last_read
+                    if entries:
+                        state.last_read = entries[-1][0]
+                        await self._hand(state, channel, Batch(state.name, entries, None))
+            except _Stopped:
+                return
+
+    # -- finding the streams ------------------------------------------------------------------------------------------
+    async def discover(self, nursery: trio.Nursery, channel: trio.MemorySendChannel[Batch]) -> None:
+        """Start a reader for every stream named, and for every stream a pattern matches, now and every
+        ``RESCAN_SECONDS``."""
+        async with channel:
+            try:
+                patterns = [name for name in self.options.names if is_pattern(name)]
+                names = [name for name in self.options.names if not is_pattern(name)]
+                while not self.stop.is_set():
+                    for pattern in patterns:
+                        names += await self.call(None, "scan", self.queries.scan, pattern)
+                    for name in names:
+                        if name not in self.streams and name not in self.skipped and self._readable(name):
+                            self.streams[name] = _Stream(name)
+                            nursery.start_soon(self.read_stream, self.streams[name], channel.clone())
+                    if not patterns:
+                        return
+                    names = []
+                    with trio.move_on_after(RESCAN_SECONDS):
+                        await self.stop.wait()
+            except _Stopped:
+                return
+
+    def _readable(self, name: str) -> bool:
+        if not self.target.cluster:
+            return True
+        try:
+            check_stream_slot(name, "--stream")
+        except RedisUnavailable as exc:
+            if name in self.options.names:  # named on the command line: an error; found by a pattern: skipped
+                raise
+            self.skipped.add(name)
+            self.dat.monitor(f"redis: not read: {exc}", logging.WARNING)
+            return False
+        return True
 
     async def run(self) -> None:
-        try:
-            await self.call("create group", self._create_group)
-            while not self.stop.is_set():
-                if self.recover:
-                    await self.recover_lost()
-                    continue
-                now = trio.current_time()
-                if now >= self.next_claim:  # first at once: what a stopped worker (or this one, restarted) left
-                    await self.claim_round()
-                    continue
-                block = max(1, min(self.options.block, int((self.next_claim - now) * 1000)))
-                failures, last_read = self.failures, self.last_read
-                entries = await self.call("read", self._read, ">", block)
-                if self.failures != failures:  # Redis may have given entries whose answer was lost
-                    self.recover, self.recover_after = True, last_read
-                if entries:
-                    self.last_read = entries[-1][0]
-                    await self.process(entries)
-        except _Stopped:
-            return
+        send, receive = trio.open_memory_channel[Batch](1)  # a reader reads on while a batch waits
+        to_settle, settling = trio.open_memory_channel[Batch](SETTLE_AHEAD)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.discover, nursery, send)
+            nursery.start_soon(self.settle, settling)
+            async with receive, to_settle:
+                async for batch in receive:  # ends when every reader stopped (each finishes its read first)
+                    await self.processor.process(batch)
+                    if batch.to_settle:
+                        await to_settle.send(batch)
+                    else:
+                        batch.done.set()
+            # the settler writes what is left, then the nursery ends
 
     def close(self) -> None:
-        self.client.close()
+        self.target.close()
 
 
-class _Stopped(Exception):
-    """The worker was told to stop while Redis was away."""
 
 
-def _send_entry(kind: str, payload: str | bytes, entry: Entry | None) -> dict[str, Any]:
-    message: dict[str, Any] = {"event": kind, "message" if kind == "text" else "data": payload,
-                               "t": f"{time.time():.6f}"}
-    if entry is not None:
-        message["dat"] = entry.dat
-        message["id"] = entry.id
-    return message
-
-
-async def watch_signals(stop: trio.Event, cancel_scope: trio.CancelScope) -> None:
-    """SIGINT or SIGTERM: finish the entries in hand, acknowledge them, stop. A second signal stops at once."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            if stop.is_set():
-                cancel_scope.cancel()
-                return
-            stop.set()
 
 
 async def run_worker(dat: WorkerDAT, options: WorkOptions, stop: trio.Event) -> WorkStats:
-    """Process entries of ``options.stream`` through ``dat`` (running with :meth:`WebSocketDAT.run_offline`) until
-    ``stop`` is set; returns what was done. Redis being away is waited out with backoff."""
+    """Process entries of the streams of ``options`` through ``dat`` (running with
+    :meth:`WebSocketDAT.run_offline`) until ``stop`` is set; returns what was done. Redis being away is waited out
+    with backoff."""
     options.check()
     worker = _Worker(dat, options, stop)
     try:
         await worker.run()
     finally:
-        with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(worker.close)
+        worker.close()
     return worker.stats

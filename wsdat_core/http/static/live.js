@@ -1,4 +1,5 @@
-// The live page of `wsdat run --http`: one panel per DAT, updated by Server-Sent Events from /events.
+// The live page of `wsdat run --http`: one panel per DAT, drawn at once from the snapshot the page was served with,
+// then updated by Server-Sent Events from /events.
 // Everything that comes from a DAT (messages, errors, names) is put on the page with textContent, never as HTML.
 "use strict";
 
@@ -156,8 +157,17 @@ function setInfo(panel, info) {
   panel.infoTable.replaceChildren(...items);
 }
 
+// "reconnecting: attempt 3 in 4 s" while a DAT waits to retry; its state otherwise.
+function stateText(status) {
+  if (!status.active) return "inactive";
+  if (status.state !== "reconnecting" || !status.retry_attempt) return status.state;
+  const left = Math.max(0, Math.round(status.retry_at - Date.now() / 1000));
+  return "reconnecting: attempt " + status.retry_attempt + " in " + left + " s";
+}
+
 function setStatus(panel, status) {
-  panel.state.textContent = status.active ? status.state : "inactive";
+  panel.status = status;
+  panel.state.textContent = stateText(status);
   panel.state.className = "state state-" + (status.active ? status.state : "inactive") +
     (status.stalled ? " state-stalled" : "");
   panel.url.textContent = status.url;
@@ -207,6 +217,12 @@ function snapshot(data) {
   }
 }
 
+function tick() {  // the countdown to the next attempt of a reconnecting DAT
+  for (const panel of panels.values()) {
+    if (panel.status && panel.status.state === "reconnecting") panel.state.textContent = stateText(panel.status);
+  }
+}
+
 function connect() {
   const link = document.getElementById("link");
   const source = new EventSource("events");
@@ -228,4 +244,7 @@ function connect() {
   });
 }
 
+const first = document.getElementById("snapshot");
+if (first && first.textContent.trim().startsWith("{")) snapshot(JSON.parse(first.textContent));
+setInterval(tick, 1000);
 connect();
