@@ -205,7 +205,11 @@ class ScriptedServer:
         return self.received
 
     async def _client(self) -> WebSocketConnection:
-        return await self.wait_client()
+        """The latest client connection that is still open (a client that just reconnected may already see its
+        handshake done before the server's side of it is listed: wait for it)."""
+        await wait_until(lambda: self.connections and self.connections[-1].closed is None, DEFAULT_WAIT,
+                         "an open client connection")
+        return self.connections[-1]
 
     # -- scripting ------------------------------------------------------------------------------------------------
     async def send_text(self, *messages: str) -> None:

@@ -411,7 +411,7 @@ class CallbackHost:
         if dispatch is None:
             return NOTHING_PENDING
         if kwargs:
-            args = (*args, *(kwargs[name] for name in self._arguments[hook][2 + len(args):]))
+            args = (*args, *(kwargs.get(name) for name in self._arguments[hook][2 + len(args):]))
         return dispatch(*args)
 
     def run_dispatcher(self, hook: str) -> RunDispatch | None:

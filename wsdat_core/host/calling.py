@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from .hookspecs import TD_ARGUMENTS
+
 __all__ = ["DISPATCH_FILENAME", "CallStyle", "Dispatch", "ErrorReporter", "HookArityError", "Impl", "PendingCall",
            "call_style", "make_adapter", "make_dispatcher", "running_callback"]
 
@@ -63,9 +65,15 @@ def _definition(function: Callable[..., Any]) -> tuple[str, int] | None:
     return (code.co_filename, code.co_firstlineno) if code is not None else None
 
 
+def td_arguments_of(hook: str, spec_argnames: Sequence[str]) -> tuple[str, ...]:
+    """The arguments TouchDesigner calls ``hook`` with: all of the spec's but ``me``, unless the spec module says
+    fewer (its ``TD_ARGUMENTS``, e.g. ``onReceiveBinary`` without wsdat's ``rowIndex``)."""
+    return tuple(TD_ARGUMENTS.get(hook, spec_argnames[1:]))
+
+
 def call_style(hook: str, function: Callable[..., Any], spec_argnames: Sequence[str]) -> CallStyle:
     """How an unmarked hook of a callbacks file or a plain object is called (see the module's docstring)."""
-    td_arguments = tuple(spec_argnames[1:])  # TD passes all but `me`
+    td_arguments = td_arguments_of(hook, spec_argnames)
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):  # a callable without a signature: TD's call is all we can try
@@ -74,7 +82,8 @@ def call_style(hook: str, function: Callable[..., Any], spec_argnames: Sequence[
     plain = [p for p in parameters if p.kind in _PLAIN]
     has_star = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
     required_keywords = [p for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is p.empty]
-    if not has_star and not required_keywords and all(p.name in spec_argnames for p in plain):
+    known = {spec_argnames[0], *td_arguments}  # the names of TD's call (wsdat's extra ones need @hookimpl)
+    if not has_star and not required_keywords and all(p.name in known for p in plain):
         return CallStyle("names", tuple(p.name for p in plain))
     try:
         signature.bind(*td_arguments)

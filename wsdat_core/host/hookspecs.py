@@ -48,7 +48,7 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["HOOK_NAMES", "LIFECYCLE_HOOK_NAMES", "PROJECT", "TD_HOOK_NAMES", "hookimpl", "hookspec"]
+__all__ = ["HOOK_NAMES", "LIFECYCLE_HOOK_NAMES", "PROJECT", "TD_ARGUMENTS", "TD_HOOK_NAMES", "hookimpl", "hookspec"]
 
 PROJECT = "wsdat"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -102,10 +102,12 @@ def onReceiveText(me: Any, dat: Any, rowIndex: int, message: str) -> None:
 
 
 @hookspec
-def onReceiveBinary(me: Any, dat: Any, contents: bytes) -> None:
+def onReceiveBinary(me: Any, dat: Any, contents: bytes, rowIndex: int) -> None:
     """A complete binary message arrived; ``contents`` holds its bytes.
 
-    Binary messages become table rows only while the ``binaryrows`` parameter is on.
+    Binary messages become table rows only while the ``binaryrows`` parameter is on: ``rowIndex`` is then the row it
+    was appended to, else 0. TouchDesigner passes only ``(dat, contents)``, and so are callbacks files and unmarked
+    hooks called; a hook marked with ``@hookimpl`` that names ``rowIndex`` gets it too.
     """
 
 
@@ -153,3 +155,6 @@ TD_HOOK_NAMES = (
 #: The plugin lifecycle (TouchDesigner's Execute DAT names).
 LIFECYCLE_HOOK_NAMES = ("onStart", "onExit")
 HOOK_NAMES = (*TD_HOOK_NAMES, "onCook", *LIFECYCLE_HOOK_NAMES)
+#: Hooks whose spec offers more than TouchDesigner passes: the arguments (after ``me``) TD calls them with, which is
+#: how a callbacks file called by position is called.
+TD_ARGUMENTS = {"onReceiveBinary": ("dat", "contents")}

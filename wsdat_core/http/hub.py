@@ -83,7 +83,7 @@ class Panel:
             self.row_seq += 1
             self.rows.append((self.row_seq, _with_client(event, event.message)))
         elif isinstance(event, BinaryReceived):
-            if self.dat.par.value("binaryrows"):
+            if event.rowIndex:  # a row of the table (binaryrows on), as the cook appended it
                 self.row_seq += 1
                 self.rows.append((self.row_seq, _with_client(event, event.contents)))
         elif isinstance(event, Monitor):

@@ -115,7 +115,7 @@ class Cook:
                             break
                         received += 1
                         row = append(contents) if binary_rows else 0
-                        pending = on_binary(contents) if on_binary is not None else _NOTHING
+                        pending = on_binary(contents, row) if on_binary is not None else _NOTHING
                         if subscribers:
                             bus.publish(BinaryReceived(contents, row))
                         if pending or subscribers:

@@ -51,6 +51,8 @@ from typing import Any
 
 import trio
 
+from wsdat_core import hookimpl
+
 from .answers import run_answers
 from .channel import EXIT_FLUSH_SECONDS, Channel
 from .script import SCRIPT
@@ -105,11 +107,11 @@ class RedisSink:
         if channel is not None and channel.text:
             channel.add(("text", rowIndex, message, channel.stamp or channel.restamp()))
 
-    def onReceiveBinary(self, dat: Any, contents: bytes) -> None:
+    @hookimpl  # by name: wsdat's rowIndex of a binary row (TD's own call has no such argument)
+    def onReceiveBinary(self, dat: Any, contents: bytes, rowIndex: int) -> None:
         channel = self._channels.get(id(dat))
         if channel is not None and channel.binary:
-            channel.add(("binary", dat.numRows - 1 if dat.par.binaryrows else 0, bytes(contents),
-                         channel.stamp or channel.restamp()))
+            channel.add(("binary", rowIndex, bytes(contents), channel.stamp or channel.restamp()))
 
     def onConnect(self, dat: Any) -> None:
         channel = self._channels.get(id(dat))
