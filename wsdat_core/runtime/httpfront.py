@@ -1,7 +1,7 @@
 """The front door of every connection of a Web Server DAT: the TLS handshake, the HTTP request (h11), and where it
-goes: a WebSocket upgrade becomes a :class:`~.clientlink.ClientLink` (:mod:`.serverprotocol` checks the request and
-agrees on compression), anything else is answered by ``onHTTPRequest``, the ``static`` folder, or a proper HTTP answer
-saying this is a WebSocket endpoint.
+goes: a WebSocket upgrade becomes a :class:`~.clientlink.ClientLink` (:mod:`.serverhandshake` checks the request
+and agrees on compression), anything else is answered by ``onHTTPRequest``, the ``static`` folder, or a proper HTTP
+answer saying this is a WebSocket endpoint.
 
 Bad clients cost little and starve no one: each connection is its own task; the TLS handshake and the request head
 must arrive within ``timeout`` (slowloris clients and half-open floods are dropped when it passes, as is an idle
@@ -21,7 +21,8 @@ import trio
 from ..model.client import peer_text
 from ..model.webrequest import ResponseError, ResponseParts, make_request, new_response, response_parts
 from .clientlink import ClientLink
-from .serverprotocol import HandshakeRefused, ServerProtocol, accept_headers, agree_deflate, check_upgrade
+from .serverhandshake import HandshakeRefused, accept_headers, agree_deflate, check_upgrade
+from .serverprotocol import ServerProtocol
 from .staticfiles import static_response
 
 if TYPE_CHECKING:

@@ -1,12 +1,9 @@
-"""The WebSocket protocol in the server role (RFC 6455, RFC 7692), sans-I/O: the checks of an upgrade request, the
-agreement on permessage-deflate, and one client's frames in and out. Built from the protocol layer's pieces (frames,
+"""The WebSocket protocol in the server role (RFC 6455, RFC 7692), sans-I/O: one client's frames in and out, once
+:mod:`.serverhandshake` accepted its upgrade request. Built from the protocol layer's pieces (frames,
 masking, close payloads, bounded inflating, the message assembler and failures the client role uses); no trio, no
 sockets.
 
-    key, offers = check_upgrade("GET", headers)           # HandshakeRefused: the status and the line to answer
-    deflate = agree_deflate(offers)                       # None: no compression
-    write(http_101(accept_headers(key, deflate)))
-    protocol = ServerProtocol(max_message_size, deflate)
+    protocol = ServerProtocol(max_message_size, deflate)  # deflate: what serverhandshake.agree_deflate agreed
     batch = protocol.receive_data(read())                 # [(EventKind, payload), ...] in order
     write(protocol.encode(EventKind.TEXT, "hi"))          # compressed when agreed
     protocol.close_received / .answer / .failure / .reading
@@ -26,14 +23,11 @@ This is the server role of :mod:`wsdat_core.protocol`; it lives here until the p
 
 from __future__ import annotations
 
-import base64
-import binascii
 import zlib
-from collections.abc import Iterable
 from typing import Any, Final
 
 from ..model.events import EventKind
-from ..protocol.deflate import EXTENSION, DeflateParams, Deflater, Inflater, TooBig
+from ..protocol.deflate import DeflateParams, Deflater, Inflater, TooBig
 from ..protocol.frames import (
     BINARY,
     CLOSE,
@@ -49,11 +43,10 @@ from ..protocol.frames import (
     mask,
     parse_close,
 )
-from ..protocol.handshake import accept_key
 from ..protocol.messages import Failure
 from ..protocol.messages import MessageAssembler as Message
 
-__all__ = ["Failure", "HandshakeRefused", "ServerProtocol", "accept_headers", "agree_deflate", "check_upgrade"]
+__all__ = ["Failure", "ServerProtocol"]
 
 _TEXT: Final = EventKind.TEXT
 _BINARY: Final = EventKind.BINARY
@@ -66,107 +59,6 @@ _DEFLATED_TEXT: Final = 0xC1
 _DEFLATED_BINARY: Final = 0xC2
 
 Batch = list[tuple[EventKind, Any]]
-
-
-# ---------------------------------------------------------------------------------------------------- the handshake
-class HandshakeRefused(Exception):
-    """An upgrade request a server must refuse: answer ``status`` with this line (and ``headers``)."""
-
-    def __init__(self, status: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        super().__init__(text)
-        self.status = status
-        self.headers = headers
-
-
-def _tokens(values: Iterable[str]) -> set[str]:
-    return {token.strip().lower() for value in values for token in value.split(",") if token.strip()}
-
-
-def check_upgrade(method: str, headers: Iterable[tuple[str, str]]) -> tuple[str, list[str]]:
-    """The ``Sec-WebSocket-Key`` of a WebSocket upgrade request (RFC 6455 4.2.1) and its extension offers;
-    :class:`HandshakeRefused` saying what is wrong. ``headers``: names in lower case."""
-    found: dict[str, list[str]] = {}
-    for name, value in headers:
-        found.setdefault(name, []).append(value)
-    if method != "GET":
-        raise HandshakeRefused(405, f"405 Method Not Allowed: a WebSocket upgrade is a GET, not {method}",
-                               (("Allow", "GET"),))
-    if "upgrade" not in _tokens(found.get("connection", [])):
-        raise HandshakeRefused(400, "400 Bad Request: not a valid WebSocket handshake: 'Connection' does not name "
-                                    "'upgrade'")
-    if found.get("sec-websocket-version") != ["13"]:
-        raise HandshakeRefused(426, "426 Upgrade Required: not a valid WebSocket handshake: this server speaks "
-                                    "Sec-WebSocket-Version 13", (("Sec-WebSocket-Version", "13"),))
-    keys = found.get("sec-websocket-key", [])
-    try:
-        valid = len(keys) == 1 and len(base64.b64decode(keys[0].strip(), validate=True)) == 16
-    except (binascii.Error, ValueError):
-        valid = False
-    if not valid:
-        raise HandshakeRefused(400, "400 Bad Request: not a valid WebSocket handshake: 'Sec-WebSocket-Key' is "
-                                    "missing or not 16 bytes in base64")
-    return keys[0].strip(), found.get("sec-websocket-extensions", [])
-
-
-def _window_bits(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() and 8 <= int(value) <= 15 else None
-
-
-def agree_deflate(offers: list[str]) -> DeflateParams | None:
-    """The first permessage-deflate offer (RFC 7692 5-7) the server can honour, as the parameters both sides use and
-    the answer to write (``agreed``); None when there is none. An offer with an unknown, repeated or invalid
-    parameter is declined (the next one is tried)."""
-    for element in (part.strip() for offer in offers for part in offer.split(",")):
-        name, *parameters = [piece.strip() for piece in element.split(";")]
-        if name.lower() != EXTENSION:
-            continue
-        given: dict[str, str | None] = {}
-        for parameter in parameters:
-            key, equals, value = parameter.partition("=")
-            key = key.strip().lower()
-            if key in given:
-                break
-            given[key] = value.strip().strip('"') if equals else None
-        else:
-            params = _deflate_params(given)
-            if params is not None:
-                return params
-    return None
-
-
-def _deflate_params(given: dict[str, str | None]) -> DeflateParams | None:
-    answer = [EXTENSION]
-    for flag in ("server_no_context_takeover", "client_no_context_takeover"):
-        if flag in given:
-            if given[flag] is not None:
-                return None
-            answer.append(flag)
-    server_bits = client_bits = 15
-    if "server_max_window_bits" in given:
-        bits = _window_bits(given["server_max_window_bits"])
-        if bits is None:
-            return None
-        server_bits = bits
-        answer.append(f"server_max_window_bits={bits}")
-    if "client_max_window_bits" in given and given["client_max_window_bits"] is not None:
-        bits = _window_bits(given["client_max_window_bits"])
-        if bits is None:
-            return None
-        client_bits = bits
-        answer.append(f"client_max_window_bits={bits}")
-    if set(given) - {"server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits",
-                     "client_max_window_bits"}:
-        return None
-    return DeflateParams("server_no_context_takeover" in given, "client_no_context_takeover" in given, server_bits,
-                         client_bits, "; ".join(answer))
-
-
-def accept_headers(key: str, deflate: DeflateParams | None) -> list[tuple[str, str]]:
-    """The headers of the ``101 Switching Protocols`` answer."""
-    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept_key(key.encode()))]
-    if deflate is not None:
-        headers.append(("Sec-WebSocket-Extensions", deflate.agreed))
-    return headers
 
 
 def _as_receiver(params: DeflateParams) -> DeflateParams:
