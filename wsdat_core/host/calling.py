@@ -165,6 +165,13 @@ def make_adapter(function: Callable[..., Any], argnames: Sequence[str],
     return adapter
 
 
+def _sync_call(index: int, impl: Impl, spec_argnames: Sequence[str], indent: str) -> list[str]:
+    """The generated lines calling plain implementation ``index``: a raising one is reported, the next still runs."""
+    args = ", ".join(_expression(name, spec_argnames, f"_me{index}", "_dat") for name in impl.argnames)
+    return [f"{indent}try:", f"{indent}    _f{index}({args})", f"{indent}except (Exception, GeneratorExit) as exc:",
+            f"{indent}    _report(_hook, _n{index}, exc)"]
+
+
 def make_dispatcher(hook: str, impls: Sequence[Impl], dat: object, report: ErrorReporter,
                     spec_argnames: Sequence[str]) -> Dispatch:
     """One function calling every implementation of ``hook`` in order, taking the hook's arguments after ``me`` and
@@ -182,9 +189,7 @@ def make_dispatcher(hook: str, impls: Sequence[Impl], dat: object, report: Error
             lines += ["    if _pending is _NOTHING:", "        _pending = []",
                       f"    _pending.append(_PendingCall(_hook, _n{index}, _a{index}, ({args},), _report))"]
             continue
-        args = ", ".join(_expression(name, spec_argnames, f"_me{index}", "_dat") for name in impl.argnames)
-        lines += ["    try:", f"        _f{index}({args})", "    except (Exception, GeneratorExit) as exc:",
-                  f"        _report(_hook, _n{index}, exc)"]
+        lines += _sync_call(index, impl, spec_argnames, "    ")
     lines.append("    return _pending")
     exec(compile("\n".join(lines), DISPATCH_FILENAME, "exec"), namespace)
     dispatch: Dispatch = namespace["dispatch"]
@@ -213,9 +218,7 @@ def make_run_dispatcher(hook: str, impls: Sequence[Impl], dat: object, report: E
              f"        _append({payload})", f"        {row} = len(_rows)", "        _count += 1"]
     for index, impl in enumerate(impls):
         namespace.update({f"_f{index}": impl.function, f"_me{index}": impl.me, f"_n{index}": impl.plugin_name})
-        args = ", ".join(_expression(name, spec_argnames, f"_me{index}", "_dat") for name in impl.argnames)
-        lines += ["        try:", f"            _f{index}({args})", "        except (Exception, GeneratorExit) as exc:",
-                  f"            _report(_hook, _n{index}, exc)"]
+        lines += _sync_call(index, impl, spec_argnames, "        ")
     lines.append("    return _count")
     exec(compile("\n".join(lines), DISPATCH_FILENAME, "exec"), namespace)
     dispatch_run: RunDispatch = namespace["dispatch_run"]

@@ -95,6 +95,8 @@ class ClientHandshake:
     def receive(self, data: bytes) -> Accepted | None:
         """Take more of the server's answer. Raises :class:`HandshakeRejected` for any status but 101 and
         :class:`ConnectError` for an answer that is not a valid WebSocket acceptance."""
+        if not data:
+            raise ConnectError("the server closed the connection during the WebSocket handshake")
         http = self._http
         http.receive_data(data)
         try:
@@ -102,8 +104,6 @@ class ClientHandshake:
         except h11.RemoteProtocolError as exc:
             raise ConnectError(f"invalid handshake response from server: {exc}") from None
         if event is h11.NEED_DATA:
-            if not data:
-                raise ConnectError("the server closed the connection during the WebSocket handshake")
             return None
         if not isinstance(event, (h11.Response, h11.InformationalResponse)):  # pragma: no cover - h11 gives these
             raise ConnectError(f"invalid handshake response from server: {event!r}")

@@ -13,9 +13,9 @@ wsdat sends it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from ..host.callbacks import PendingCall
+from ..host.calling import Dispatch, PendingCall
 from ..model.events import Batch, BinaryReceived, EventKind, PingReceived, PongReceived, TextReceived
 from .eventbus import EventBus
 from .hookrunner import HookRunner
@@ -80,7 +80,6 @@ class Cook:
         on_text, on_binary = host.dispatcher("onReceiveText"), host.dispatcher("onReceiveBinary")
         subscribers = bus.subscribers
         binary_rows = dat.par.value("binaryrows")
-        append = table.append
         started = info.begin_cook()
         self._waited = 0.0
         received = 0
@@ -99,27 +98,9 @@ class Cook:
                     if run_dispatch is not None:  # plain hooks only: the whole run in one call, no frame between
                         received += run_dispatch(payloads, rows, self)
                         continue
-                    for message in payloads:
-                        if not self.active:
-                            break
-                        received += 1
-                        row = append(message)
-                        pending = on_text(row, message) if on_text is not None else _NOTHING
-                        if subscribers:
-                            bus.publish(TextReceived(row, message))
-                        if pending or subscribers:
-                            await self._behind(pending, started)
+                    received += await self._messages(TEXT, payloads, on_text, True, started)
                 elif kind is BINARY:
-                    for contents in payloads:
-                        if not self.active:
-                            break
-                        received += 1
-                        row = append(contents) if binary_rows else 0
-                        pending = on_binary(contents, row) if on_binary is not None else _NOTHING
-                        if subscribers:
-                            bus.publish(BinaryReceived(contents, row))
-                        if pending or subscribers:
-                            await self._behind(pending, started)
+                    received += await self._messages(BINARY, payloads, on_binary, binary_rows, started)
                 elif kind is PING:
                     for payload in payloads:
                         pending = self._ping(payload)
@@ -147,6 +128,30 @@ class Cook:
                 self._over_budget(table.size_evictions)
         for call in host.call("onCook"):  # an async onCook is awaited here: reading resumes once it returned
             await call.run()
+
+    async def _messages(self, kind: EventKind, payloads: list[Any], hook: Dispatch | None, rows: bool,
+                        started: float) -> int:
+        """Text or binary messages one by one: the row (when ``rows``), the hook (text: ``(rowIndex, message)``,
+        binary: ``(contents, rowIndex)``, 0 for a message that got no row), the event for subscribers, the wait while
+        hooks or subscribers are behind; returns how many were taken (the rest is dropped once ``active`` went off)."""
+        table, bus = self.dat.table, self.bus
+        subscribers = bus.subscribers
+        text = kind is TEXT
+        taken = 0
+        for payload in payloads:
+            if not self.active:
+                break
+            taken += 1
+            row = table.append(payload) if rows else 0
+            if hook is None:
+                pending: Sequence[PendingCall] = _NOTHING
+            else:
+                pending = hook(row, payload) if text else hook(payload, row)
+            if subscribers:
+                bus.publish(TextReceived(row, payload) if text else BinaryReceived(payload, row))
+            if pending or subscribers:
+                await self._behind(pending, started)
+        return taken
 
     async def _behind(self, pending: Sequence[PendingCall], started: float) -> None:
         """Async hooks were called, or events published: wait while hooks wait for slots or a subscriber is full
