@@ -1,4 +1,4 @@
-"""Autobahn|Testsuite conformance run of the WebSocket DAT as a client.
+"""Autobahn|Testsuite conformance runs: the WebSocket DAT as a client, and ``wsdat serve`` as a server.
 
 This script starts the Autobahn|Testsuite fuzzing server (``wstest -m fuzzingserver``) as a subprocess on a loopback
 port, runs one wsdat DAT per test case against it through wsdat's public API (``wsdat_core.WebSocketDAT`` under
@@ -20,11 +20,17 @@ behaviour; the URL in the spec only names the port). The script connects to it o
 testsuite's extra HTTP server off (``--webport 0``); run it in a network namespace of its own (``unshare -n``) if
 the port must not be reachable from elsewhere.
 
+With ``--mode fuzzingclient`` the roles turn: ``wsdat serve`` (the Web Server DAT) runs as a subprocess on a
+loopback port with a callbacks file that echoes every text and binary message (``webSocketSendText`` /
+``webSocketSendBinary``), and ``wstest -m fuzzingclient`` runs every case against it; the same table and lists are
+printed, and the server's status lines land in ``OUTDIR/wsdat-serve.log``.
+
 Usage::
 
     python conformance/run.py                          # cases 1.* to 7.*, 9.*, 10.*
     python conformance/run.py --cases '12.*,13.*'      # compression (permessage-deflate)
     WSTEST=/path/to/wstest python conformance/run.py --outdir reports --timeout 120
+    python conformance/run.py --mode fuzzingclient --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*,12.*,13.*'
 """
 
 from __future__ import annotations
@@ -341,24 +347,34 @@ def fuzzing_server(wstest: list[str], spec: dict[str, Any], port: int,
                                    cwd=outdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})  # its log, line by line
         try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while True:
-                if process.poll() is not None:
-                    raise WstestError(f"wstest exited with status {process.returncode} before listening")
-                with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1.0):
-                    break
-                if time.monotonic() > deadline:
-                    raise WstestError(f"wstest did not listen on {LOOPBACK}:{port} within {STARTUP_TIMEOUT:g} s")
-                time.sleep(0.1)
+            wait_listening(process, port, "wstest")
             yield process
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            end_process(process)
+
+
+def wait_listening(process: subprocess.Popen[bytes], port: int, what: str) -> None:
+    """Wait until something listens on ``LOOPBACK:port``; WstestError when ``process`` died or took too long."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise WstestError(f"{what} exited with status {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1.0):
+            return
+        if time.monotonic() > deadline:
+            raise WstestError(f"{what} did not listen on {LOOPBACK}:{port} within {STARTUP_TIMEOUT:g} s")
+        time.sleep(0.1)
+
+
+def end_process(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> None:
+    """Stop ``process`` with ``signum`` if it still runs (killed after 10 s)."""
+    if process.poll() is None:
+        process.send_signal(signum)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # ------------------------------------------------------------------------------------------------------ the report
@@ -380,6 +396,26 @@ def read_results(outdir: Path, agent: str) -> dict[str, Outcome]:
             report = json.loads((outdir / entry["reportfile"]).read_text())
         results[case_id] = Outcome(case_id, entry["behavior"], entry["behaviorClose"], report)
     return results
+
+
+def results_or_none(outdir: Path, agent: str, how: str = "") -> dict[str, Outcome] | None:
+    """:func:`read_results`, or None after one line saying why they cannot be read (``how``: how wstest ended)."""
+    try:
+        return read_results(outdir, agent)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"run.py: cannot read wstest's {outdir / 'index.json'}{how}: {exc}; see {outdir / LOG_NAME}:\n"
+              f"{log_tail(outdir / LOG_NAME)}", file=sys.stderr)
+        return None
+
+
+def report(agent: str, runs: list[CaseRun], results: dict[str, Outcome], seconds: float, outdir: Path) -> int:
+    """The table, the FAILED cases and the imperfect ones; returns how many FAILED."""
+    print(f"\nResults for agent {agent} ({len(runs)} cases, {seconds:.0f} s; reports: {outdir / 'index.html'}):")
+    print_table(runs, results)
+    failed = print_cases("FAILED cases", runs, results, {"FAILED"}, {"FAILED"})
+    print_cases("NON-STRICT cases and imperfect closes (not failures)", runs, results, {"NON-STRICT"},
+                set(CLOSE_BEHAVIORS) - {"OK", "INFORMATIONAL", "FAILED"})
+    return failed
 
 
 def case_key(case_id: str) -> tuple[int, ...]:
@@ -446,6 +482,108 @@ def print_missing(runs: list[CaseRun], results: dict[str, Outcome]) -> int:
     return len(missing)
 
 
+# ------------------------------------------------------------------------------------------------------ wsdat serve
+#: The callbacks of ``wsdat serve`` in --mode fuzzingclient: TouchDesigner's way of echoing.
+ECHO_CALLBACKS: Final = """\
+def onWebSocketReceiveText(webServerDAT, client, data):
+    webServerDAT.webSocketSendText(client, data)
+
+def onWebSocketReceiveBinary(webServerDAT, client, data):
+    webServerDAT.webSocketSendBinary(client, data)
+"""
+#: Far above what any case has in flight (9.* echo messages of up to 16 MiB), so an echo is never refused.
+SERVER_QUEUE_BYTES: Final = 256 * 1024 * 1024
+#: Seconds the whole fuzzing client run may take.
+CLIENT_RUN_TIMEOUT: Final = 3600.0
+
+
+@dataclass
+class ServedCase(CaseRun):
+    """A case run by wstest's fuzzing client against ``wsdat serve`` (what the server saw is in its log)."""
+
+    def summary(self) -> str:
+        return "wsdat serve echoed (its status lines: wsdat-serve.log)"
+
+
+@contextlib.contextmanager
+def wsdat_serve(port: int, outdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``wsdat serve 127.0.0.1:PORT`` echoing, until the block ends; waits until it listens."""
+    callbacks = outdir / "echo_callbacks.py"
+    callbacks.write_text(ECHO_CALLBACKS)
+    with (outdir / "wsdat-serve.log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "wsdat_core", "serve", f"{LOOPBACK}:{port}", "--callbacks",
+                                    str(callbacks), "--no-stdin", "--output", "jsonl", "--maxmessagesize",
+                                    str(MAX_MESSAGE_SIZE), "--sendqueuebytes", str(SERVER_QUEUE_BYTES),
+                                    "--pinginterval", "0"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_listening(process, port, "wsdat serve")
+            yield process
+        finally:
+            end_process(process, signal.SIGINT)
+
+
+def run_fuzzing_client(wstest: list[str], spec_path: Path, outdir: Path) -> str:
+    """Run ``wstest -m fuzzingclient`` until it exits, or until its report writing is stuck (index.json written, then
+    no report file for :data:`REPORT_QUIET` seconds: the known bytes-reason bug of cases 7.3.4 to 7.3.6); returns how
+    it ended."""
+    with (outdir / LOG_NAME).open("wb") as log:
+        process = subprocess.Popen([*wstest, "-m", "fuzzingclient", "-s", str(spec_path)], cwd=outdir,
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            deadline = time.monotonic() + CLIENT_RUN_TIMEOUT
+            while process.poll() is None:
+                index = outdir / "index.json"
+                if index.exists():
+                    newest = max(path.stat().st_mtime for path in outdir.glob("*.json"))
+                    if time.time() - newest > REPORT_QUIET:
+                        print(f"run.py: warning: wstest stopped writing case reports ({last_error(outdir / LOG_NAME)})"
+                              "; it writes index.json first, so the counts below are complete", file=sys.stderr)
+                        return "stopped: its report writing was stuck"
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(process.args, CLIENT_RUN_TIMEOUT)
+                time.sleep(0.5)
+            return f"exited with status {process.returncode}"
+        finally:
+            end_process(process)
+
+
+def main_fuzzingclient(args: argparse.Namespace, wstest: list[str], port: int, outdir: Path) -> int:
+    """wstest's fuzzing client against ``wsdat serve``; the same report as the DAT's run."""
+    spec = {"outdir": str(outdir), "servers": [{"agent": args.agent, "url": f"ws://{LOOPBACK}:{port}"}],
+            "cases": args.case_patterns, "exclude-cases": [], "exclude-agent-cases": {}}
+    spec_path = outdir / "fuzzingclient.json"
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+    print(f"wstest: {shlex.join(wstest)} ({wstest_version(wstest)})")
+    print(f"cases {', '.join(args.case_patterns)}; wsdat serve on ws://{LOOPBACK}:{port}; agent {args.agent}; "
+          f"reports in {outdir}", flush=True)
+    (outdir / "index.json").unlink(missing_ok=True)
+    started = time.monotonic()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_keyboard_interrupt)
+    try:
+        with wsdat_serve(port, outdir):
+            status = run_fuzzing_client(wstest, spec_path, outdir)
+    except WstestError as exc:
+        print(f"run.py: {exc}; see {outdir / 'wsdat-serve.log'}:\n{log_tail(outdir / 'wsdat-serve.log')}",
+              file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
+        print(f"\nrun.py: {'interrupted' if isinstance(exc, KeyboardInterrupt) else 'timed out'}: stopped, and "
+              "wsdat serve with it", file=sys.stderr)
+        return 130
+    results = results_or_none(outdir, args.agent, f" (wstest {status})")
+    if results is None:
+        return 2
+    runs: list[CaseRun] = [ServedCase(number, case_id, str(outcome.report.get("description", "")), connected=True)
+                           for number, (case_id, outcome) in
+                           enumerate(sorted(results.items(), key=lambda item: case_key(item[0])), 1)]
+    failed = report(args.agent, runs, results, time.monotonic() - started, outdir)
+    print(f"\n{failed} case(s) FAILED of {len(runs)}.")
+    return 1 if failed or not runs else 0
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
@@ -453,7 +591,8 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Run the Autobahn|Testsuite fuzzing server against wsdat's WebSocket DAT (as a client).",
+        description="Run the Autobahn|Testsuite fuzzing server against wsdat's WebSocket DAT (as a client), or its "
+                    "fuzzing client against `wsdat serve` (--mode fuzzingclient).",
         epilog="Needs a wstest command on PATH or in $WSTEST (install the Autobahn|Testsuite yourself, e.g. its "
                "Python 3 port, into a separate venv). Exit status: 0 nothing failed, 1 failures, 2 no wstest.")
     parser.add_argument("--cases", default=DEFAULT_CASES,
@@ -462,6 +601,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--outdir", type=Path, default=None,
                         help="where wstest writes its spec, log and reports (default: a new temporary directory)")
     parser.add_argument("--agent", default="wsdat", help="agent name in the reports (default: wsdat)")
+    parser.add_argument("--mode", choices=("fuzzingserver", "fuzzingclient"), default="fuzzingserver",
+                        help="fuzzingserver: wstest's server against the DAT as a client (default); fuzzingclient: "
+                             "wstest's client against `wsdat serve` echoing")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds to wait for one case to end before the DAT is stopped (default: 120)")
     args = parser.parse_args(argv)
@@ -487,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port or free_port()
     outdir: Path = (args.outdir or Path(tempfile.mkdtemp(prefix="wsdat-autobahn-"))).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
+    if args.mode == "fuzzingclient":
+        return main_fuzzingclient(args, wstest, port, outdir)
     spec = {
         "url": f"ws://{LOOPBACK}:{port}",
         "outdir": str(outdir),
@@ -524,18 +668,10 @@ def main(argv: list[str] | None = None) -> int:
         error = last_error(outdir / LOG_NAME)  # Twisted logs an unhandled error when the connection is gone
         if error:
             print(f"run.py: wstest's last error: {error}", file=sys.stderr)
-    try:
-        results = read_results(outdir, args.agent)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"run.py: cannot read wstest's {outdir / 'index.json'}: {exc}; see {outdir / LOG_NAME}:\n"
-              f"{log_tail(outdir / LOG_NAME)}", file=sys.stderr)
+    results = results_or_none(outdir, args.agent)
+    if results is None:
         return 2
-    print(f"\nResults for agent {args.agent} ({len(runs)} cases, {time.monotonic() - started:.0f} s; "
-          f"reports: {outdir / 'index.html'}):")
-    print_table(runs, results)
-    failed = print_cases("FAILED cases", runs, results, {"FAILED"}, {"FAILED"})
-    print_cases("NON-STRICT cases and imperfect closes (not failures)", runs, results, {"NON-STRICT"},
-                set(CLOSE_BEHAVIORS) - {"OK", "INFORMATIONAL", "FAILED"})
+    failed = report(args.agent, runs, results, time.monotonic() - started, outdir)
     missing = print_missing(runs, results)
     unwritten = sum(1 for outcome in results.values() if not outcome.report)
     print(f"\n{failed} case(s) FAILED, {missing} without a result"

@@ -9,9 +9,10 @@ The layers, each importing only those below it::
     host          hookspecs, plugin loading, TouchDesigner's globals, dispatch
     model         parameters, table, info, events, closing, errors, secrets (pure)
 
-The model and the host import neither trio nor sockets; the runtime (:class:`WebSocketDAT`, :func:`open_dat`) is
-imported on first use. The import paths of earlier releases (``wsdat_core.events``, ``wsdat_core.params``,
-``wsdat_core.testing``, ...) keep working: they name the same modules in their layer.
+The model and the host import neither trio nor sockets; the runtime (:class:`WebSocketDAT`, :func:`open_dat`,
+:class:`WebServerDAT`, :func:`open_server`) is imported on first use. The import paths of earlier releases
+(``wsdat_core.events``, ``wsdat_core.params``, ``wsdat_core.testing``, ...) keep working: they name the same modules
+in their layer.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from .model.table import MessageTable
 
 if TYPE_CHECKING:
     from .runtime.dat import WebSocketDAT, open_dat
+    from .runtime.webserver import WebServerDAT, open_server
 
 
 __all__ = [
@@ -65,14 +67,17 @@ __all__ = [
     "ServiceFileError",
     "TDOnlyError",
     "TLSError",
+    "WebServerDAT",
     "WebSocketDAT",
     "WsdatError",
     "hookimpl",
     "open_dat",
+    "open_server",
     "resolve_url",
 ]
 
 _RUNTIME = {"WebSocketDAT", "open_dat"}
+_SERVER_RUNTIME = {"WebServerDAT", "open_server"}
 
 
 def __getattr__(name: str) -> Any:
@@ -81,6 +86,10 @@ def __getattr__(name: str) -> Any:
         from .runtime import dat
 
         return getattr(dat, name)
+    if name in _SERVER_RUNTIME:
+        from .runtime import webserver
+
+        return getattr(webserver, name)
     if name in LEGACY_PATHS:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'wsdat_core' has no attribute {name!r}")

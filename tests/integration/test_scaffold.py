@@ -17,6 +17,21 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str = "", cwd: Pat
                           env={**os.environ, **(env or {})})
 
 
+def install_and_test(package: Path, tmp_path: Path) -> dict[str, str]:
+    """Install ``package`` as a third party would, into a folder of its own (the project's venv stays untouched), and
+    run its own test there; returns the environment that sees it."""
+    site = tmp_path / "site"
+    done = run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+               "--disable-pip-version-check", "--target", str(site), str(package))
+    assert done.returncode == 0, done.stderr
+    env = {"PYTHONPATH": str(site)}
+    done = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests"), env=env,
+               cwd=package)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    return env
+
+
 def test_scaffolded_plugin_installs_tests_lists_and_runs(tmp_path: Path, independent_server) -> None:
     done = run(*WSDAT, "new-plugin", "shout", "--dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -27,17 +42,7 @@ def test_scaffolded_plugin_installs_tests_lists_and_runs(tmp_path: Path, indepen
                  "onMonitorMessage"):
         assert f"def {hook}(" in module
 
-    # installed as a third party would be, into a folder of its own (the project's venv stays untouched)
-    site = tmp_path / "site"
-    done = run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-               "--disable-pip-version-check", "--target", str(site), str(package))
-    assert done.returncode == 0, done.stderr
-    env = {"PYTHONPATH": str(site)}
-
-    done = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests"), env=env,
-               cwd=package)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 passed" in done.stdout
+    env = install_and_test(package, tmp_path)
 
     done = run(*WSDAT, "plugins", "--json", env=env)
     plugins = {p["name"]: p for p in json.loads(done.stdout)}

@@ -158,7 +158,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import new_plugin
 
-    root = new_plugin(args.name, Path(args.dir))
+    root = new_plugin(args.name, Path(args.dir), server=args.server)
     print(f"created {root}: pip install -e {root} && pytest {root}")
     return EXIT_OK
 
@@ -186,6 +186,13 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
     sys.stdout.write(completion_script(args.shell, build_parser()))
     return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import run_serve
+
+    _setup_console(max(1, args.verbose))  # listening, clients connecting and leaving: as wscat -l says them
+    return run_serve(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -256,7 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     scaffold = commands.add_parser("new-plugin", parents=[verbose], help="write a ready plugin package wsdat-NAME")
     scaffold.add_argument("name", help="the plugin's name (its entry point), e.g. shout")
     scaffold.add_argument("--dir", default=".", help="where to create wsdat-NAME/ (default: here)")
+    scaffold.add_argument("--server", action="store_true",
+                          help="a plugin for the Web Server DAT (wsdat serve, [server.NAME]), not the WebSocket DAT")
     scaffold.set_defaults(handler=cmd_new_plugin)
+
+    from .serve import add_serve_parser
+
+    add_serve_parser(commands, [verbose])
+    commands.choices["serve"].set_defaults(handler=cmd_serve)
 
     run = commands.add_parser("run", parents=[verbose], help="run the DATs of a service file (TOML) in one nursery")
     run.add_argument("file", help="the service file, e.g. service.toml")

@@ -22,9 +22,15 @@
     executeloc = "op"
     fromop = "feed"                      # fromop may name another DAT of the same service
 
+    [server.page]                        # a Web Server DAT: its parameters (wsdat_core.model.serverparams)
+    port = 9980
+    callbacks = ["webserver_callbacks.py"]
+
 Every key of a ``[dat.NAME]`` table is a DAT parameter with TD's name, except ``plugins``: its sub-tables hold the
-settings of installed plugins (or of plugins named in ``callbacks``). A bad file raises
-:class:`~wsdat_core.model.errors.ServiceFileError` with one line naming the file, the line, the key and what is allowed.
+settings of installed plugins (or of plugins named in ``callbacks``). ``[server.NAME]`` tables are Web Server DATs,
+with the server's parameters and ``plugins`` the same way; DATs and servers share one namespace of names. A bad file
+raises :class:`~wsdat_core.model.errors.ServiceFileError` with one line naming the file, the line, the key and what
+is allowed.
 
 :class:`ServiceRunner` runs the DATs, each in a cancel scope of its own (an internal error in one DAT is reported and
 that DAT started again; the others go on), serves the HTTP side, stops on SIGINT/SIGTERM and reloads the file on
@@ -37,6 +43,7 @@ from __future__ import annotations
 import re
 import signal
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -46,19 +53,28 @@ import trio
 from ..host.callbacks import settings_names
 from ..http.address import HttpAccess, HttpAddress, check_token, parse_http_address
 from ..model.errors import ParameterError, PluginError, ServiceFileError
-from ..model.params import SPECS, Parameters
+from ..model.params import SPECS, Parameters, ParSpec
 from ..model.sanitize import clean_line
 from ..model.secrets import mask_text
+from ..model.serverparams import SERVER_SPECS, ServerParameters
 from ..runtime.console import log
 from .signals import stop_on_signals
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from ..http.hub import Hub
     from ..runtime.dat import WebSocketDAT
+    from ..runtime.webserver import WebServerDAT
+
+    Operator: TypeAlias = WebSocketDAT | WebServerDAT
 
 __all__ = ["DATConfig", "Service", "ServiceRunner", "build_dats", "load_service", "run_service"]
 
 _SERVICE_KEYS = {"name", "http", "http_hosts", "http_open", "http_token", "watch"}
+#: The kinds of DAT a service file holds: table name -> the parameter pages and the class that checks them together.
+_KINDS: Final[dict[str, tuple[Mapping[str, ParSpec], type[Parameters]]]] = {
+    "dat": (SPECS, Parameters), "server": (SERVER_SPECS, ServerParameters)}
 _DEFERRED = ("executeloc", "fromop")  # applied once every DAT exists, so fromop can name any of them
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
 _TOML_AT = re.compile(r"\(at line (\d+), column \d+\)")
@@ -70,6 +86,13 @@ class DATConfig:
     params: dict[str, Any]
     line: int
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``dat`` (a WebSocket DAT) or ``server`` (a Web Server DAT).
+    kind: str = "dat"
+
+    @property
+    def label(self) -> str:
+        """``dat.NAME`` or ``server.NAME``, as the file writes its table."""
+        return f"{self.kind}.{self.name}"
 
 
 @dataclass
@@ -143,14 +166,17 @@ def load_service(path: Path) -> Service:
                                 f"{value[key]!r} is not allowed; expected true or false")
             service.watch = value.get("watch", False)
             service.access = _http_access(path, lines, value)
-        elif top == "dat" and isinstance(value, dict):
+        elif top in _KINDS and isinstance(value, dict):
             for name, params in value.items():
-                service.dats.append(_load_dat(path, lines, name, params))
+                if any(config.name == name for config in service.dats):
+                    raise _fail(path, _locate(lines, (top, name)), f"{top}.{name}", "another DAT or server has this "
+                                "name; DATs and servers share names (op() and fromop find them by name)")
+                service.dats.append(_load_dat(path, lines, name, params, top))
         else:
             raise _fail(path, _locate(lines, (top,), None) or _locate(lines, (), top), top,
-                        "unknown table; a service file has [service] and [dat.NAME] tables")
+                        "unknown table; a service file has [service], [dat.NAME] and [server.NAME] tables")
     if not service.dats:
-        raise ServiceFileError(f"{path}: dat: no DATs; add at least one [dat.NAME] table")
+        raise ServiceFileError(f"{path}: dat: no DATs; add at least one [dat.NAME] or [server.NAME] table")
     return service
 
 
@@ -169,46 +195,52 @@ def _http_access(path: Path, lines: list[str], table: dict[str, Any]) -> HttpAcc
     return HttpAccess(token, table.get("http_open", False), tuple(hosts))
 
 
-def _load_dat(path: Path, lines: list[str], name: str, params: object) -> DATConfig:
-    table = ("dat", name)
+def _load_dat(path: Path, lines: list[str], name: str, params: object, kind: str = "dat") -> DATConfig:
+    table = (kind, name)
+    specs, checker = _KINDS[kind]
     line = _locate(lines, table)
     if not isinstance(params, dict):
-        raise _fail(path, _locate(lines, ("dat",), name), f"dat.{name}", "must be a table of parameters")
+        raise _fail(path, _locate(lines, (kind,), name), f"{kind}.{name}", "must be a table of parameters")
     checked: dict[str, Any] = {}
     settings = params.pop("plugins", {})
     for key, value in params.items():
         where = _locate(lines, table, key) or line
-        spec = SPECS.get(key)
+        spec = specs.get(key)
         if spec is None or spec.is_pulse:
-            raise _fail(path, where, f"dat.{name}.{key}", "unknown parameter; parameters are: " + ", ".join(
-                n for n, s in SPECS.items() if not s.is_pulse))
+            raise _fail(path, where, f"{kind}.{name}.{key}", "unknown parameter; parameters are: " + ", ".join(
+                n for n, s in specs.items() if not s.is_pulse))
         if key == "callbacks":
             refs = [value] if isinstance(value, str) else value
             if not isinstance(refs, list) or not all(isinstance(ref, str) for ref in refs):
-                raise _fail(path, where, f"dat.{name}.{key}", f"{value!r} is not allowed; expected a plugin "
+                raise _fail(path, where, f"{kind}.{name}.{key}", f"{value!r} is not allowed; expected a plugin "
                             "reference or a list of them (entry-point names, module[:attr] or .py paths)")
             value = [_relative_to(path, ref) for ref in refs]
+        elif key == "static" and isinstance(value, str) and value:
+            value = str(path.parent / value)  # a folder is relative to the service file, as callbacks files are
         try:
             checked[key] = spec.check(key, value)
         except ParameterError as exc:
-            raise _fail(path, where, f"dat.{name}.{key}", exc.detail) from None
-    try:  # the rules between parameters (netaddress + port, executeloc + fromop, keyfile + certfile)
-        Parameters(**{k: v for k, v in checked.items() if k != "callbacks"})  # callbacks load when the DAT exists
+            raise _fail(path, where, f"{kind}.{name}.{key}", exc.detail) from None
+    try:  # the rules between parameters (netaddress + port, executeloc + fromop, keyfile + certfile, secure ...)
+        checker(**{k: v for k, v in checked.items() if k != "callbacks"})  # callbacks load when the DAT exists
     except ParameterError as exc:
         where = _locate(lines, table, exc.name) or line
-        raise _fail(path, where, f"dat.{name}.{exc.name}", exc.detail) from None
-    return DATConfig(name, checked, line, _plugin_settings(path, lines, name, settings, checked.get("callbacks", ())))
+        raise _fail(path, where, f"{kind}.{name}.{exc.name}", exc.detail) from None
+    settings = _plugin_settings(path, lines, table, settings, checked.get("callbacks", ()))
+    return DATConfig(name, checked, line, settings, kind)
 
 
-def _plugin_settings(path: Path, lines: list[str], name: str, settings: object, refs: Any) -> dict[str, dict[str, Any]]:
-    table = ("dat", name, "plugins")
+def _plugin_settings(path: Path, lines: list[str], owner: tuple[str, str], settings: object, refs: Any
+                     ) -> dict[str, dict[str, Any]]:
+    table = (*owner, "plugins")
+    label = ".".join(owner)
     if not isinstance(settings, dict) or not all(isinstance(v, dict) for v in settings.values()):
-        raise _fail(path, _locate(lines, table) or _locate(lines, ("dat", name), "plugins"), f"dat.{name}.plugins",
-                    "must hold one table per plugin, e.g. [dat.NAME.plugins.record]")
+        raise _fail(path, _locate(lines, table) or _locate(lines, owner, "plugins"), f"{label}.plugins",
+                    f"must hold one table per plugin, e.g. [{owner[0]}.NAME.plugins.record]")
     known = settings_names(refs)
     for plugin in settings:
         if plugin not in known:
-            raise _fail(path, _locate(lines, (*table, plugin)), f"dat.{name}.plugins.{plugin}",
+            raise _fail(path, _locate(lines, (*table, plugin)), f"{label}.plugins.{plugin}",
                         f"no plugin named {plugin!r}; settings are for: {', '.join(known) or 'none'}")
     return {plugin: dict(values) for plugin, values in settings.items()}
 
@@ -219,27 +251,30 @@ def _relative_to(path: Path, ref: object) -> object:
     return ref
 
 
-def _build(config: DATConfig, path: Path, namespace: dict[str, object]) -> WebSocketDAT:
-    """A DAT of ``config`` (``executeloc`` and ``fromop`` left for :func:`_defer`, once every DAT exists)."""
+def _build(config: DATConfig, path: Path, namespace: dict[str, object]) -> Operator:
+    """A DAT or server of ``config`` (``executeloc`` and ``fromop`` left for :func:`_defer`, once every one
+    exists)."""
     from ..runtime.dat import WebSocketDAT
+    from ..runtime.webserver import WebServerDAT
 
     immediate = {k: v for k, v in config.params.items() if k not in _DEFERRED}
+    factory: type[WebSocketDAT] | type[WebServerDAT] = WebServerDAT if config.kind == "server" else WebSocketDAT
     try:
-        return WebSocketDAT(config.name, namespace=namespace, settings=config.settings, **immediate)
+        return factory(config.name, namespace=namespace, settings=config.settings, **immediate)
     except (ParameterError, PluginError) as exc:
-        raise ServiceFileError(f"{path}:{config.line}: dat.{config.name}: {exc}") from None
+        raise ServiceFileError(f"{path}:{config.line}: {config.label}: {exc}") from None
 
 
-def _defer(config: DATConfig, path: Path, dat: WebSocketDAT) -> None:
+def _defer(config: DATConfig, path: Path, dat: Operator) -> None:
     deferred = {k: v for k, v in config.params.items() if k in _DEFERRED}
     if deferred:
         try:
             dat.par.update(**deferred)
         except (ParameterError, PluginError) as exc:
-            raise ServiceFileError(f"{path}:{config.line}: dat.{config.name}: {exc}") from None
+            raise ServiceFileError(f"{path}:{config.line}: {config.label}: {exc}") from None
 
 
-def build_dats(service: Service, namespace: dict[str, object] | None = None) -> list[WebSocketDAT]:
+def build_dats(service: Service, namespace: dict[str, object] | None = None) -> list[Operator]:
     """The service's DATs, each able to name the others in ``fromop`` (they are put in ``namespace``)."""
     namespace = {} if namespace is None else namespace
     dats = []
@@ -268,7 +303,7 @@ class _Running:
     """One DAT of the running service: its configuration as last loaded, and the scope its run lives in."""
 
     config: DATConfig
-    dat: WebSocketDAT
+    dat: Operator
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
     panel: Any = None
@@ -315,7 +350,7 @@ class ServiceRunner:
             self.running[config.name] = _Running(config, dat)
 
     @property
-    def dats(self) -> dict[str, WebSocketDAT]:
+    def dats(self) -> dict[str, Operator]:
         """The running DATs by name."""
         return {name: entry.dat for name, entry in self.running.items()}
 
@@ -497,14 +532,14 @@ class ServiceRunner:
         plan.removed = [entry for name, entry in self.running.items() if name not in configs]
         for config in service.dats:
             current = self.running.get(config.name)
-            if current is None or current.config.settings != config.settings:
+            if current is None or current.config.settings != config.settings or current.config.kind != config.kind:
                 fresh = _Running(config, _build(config, service.path, self.namespace))
                 self.namespace[config.name] = fresh.dat
                 (plan.added if current is None else plan.replaced).append(fresh)
                 continue
             old = current.config.params
             changes = {k: v for k, v in config.params.items() if k not in old or old[k] != v}
-            changes.update({k: SPECS[k].default for k in old if k not in config.params})
+            changes.update({k: current.dat.par.specs[k].default for k in old if k not in config.params})
             if changes:
                 plan.changed.append((current, config, changes))
             else:
@@ -524,7 +559,7 @@ class ServiceRunner:
             except (ParameterError, PluginError) as exc:
                 for undo, values in reversed(done):
                     undo.dat.par.update(**values)
-                raise ServiceFileError(f"{plan.service.path}:{config.line}: dat.{config.name}: {exc}") from None
+                raise ServiceFileError(f"{plan.service.path}:{config.line}: {config.label}: {exc}") from None
             done.append((entry, before))
 
     def _commit(self, plan: _Plan) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from ..host.callbacks import parse_setting_value, settings_names
-from ..model.params import SPECS
+from ..model.params import SPECS, ParSpec
 from .output import FORMATS
 from .sending import SLASH_HELP, file_message
 
@@ -44,10 +44,12 @@ class Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------------------------------------------- parameters
-def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
-    """One flag per DAT parameter, named as the parameter (``--maxlines``, ``--bytes/--no-bytes``, ...)."""
+def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = (),
+                        specs: Mapping[str, ParSpec] = SPECS) -> None:
+    """One flag per DAT parameter of ``specs`` (the WebSocket DAT's by default; a Web Server DAT's for ``wsdat
+    serve``), named as the parameter (``--maxlines``, ``--bytes/--no-bytes``, ...)."""
     group = parser.add_argument_group("DAT parameters (TouchDesigner's names)")
-    for name, spec in SPECS.items():
+    for name, spec in specs.items():
         if spec.is_pulse or name in skip:
             continue
         flags = [f"--{name}", *_ALIASES.get(name, [])]
@@ -68,9 +70,9 @@ def add_parameter_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = (
                                help="the same as --compression off")
 
 
-def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
+def parameters_from(args: argparse.Namespace, specs: Mapping[str, ParSpec] = SPECS) -> dict[str, Any]:
     """The parameters given on the command line (checked later, by the DAT)."""
-    return {name: getattr(args, name) for name in SPECS if getattr(args, name, None) is not None}
+    return {name: getattr(args, name) for name in specs if getattr(args, name, None) is not None}
 
 
 # ------------------------------------------------------------------------------------------------- watching a DAT
@@ -162,7 +164,9 @@ def plugin_settings_from(args: argparse.Namespace, refs: Sequence[object]) -> di
     return settings
 
 
-def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
+def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool, serve: bool = False) -> None:
+    """The flags of watching one DAT; ``serve``: those of ``wsdat serve`` (the live table on a terminal, stdin lines
+    to every client, its own slash commands; nothing is sent on connecting)."""
     watch = parser.add_argument_group("watching")
     watch.add_argument("--count", type=int, metavar="N", help="exit after N messages (text or binary) were received")
     watch.add_argument("--view", choices=VIEWS, default=None,
@@ -179,27 +183,30 @@ def add_watch_flags(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     watch.add_argument("--binary", nargs="?", const="auto", choices=("hex", "base64", "auto"),
                        help="send stdin lines as binary messages, decoded from hex or base64 (alone: whichever "
                             "fits); files of --send-file and /file are then sent as binary too")
-    watch.add_argument("-x", "--execute", dest="on_connect", action=_OnConnect, metavar="TEXT",
-                       help="send TEXT on every connection, before stdin lines (repeatable, in order; like wscat)")
-    watch.add_argument("--send-file", dest="on_connect", action=_OnConnect, metavar="PATH",
-                       help="send the file's content as one message on every connection: text when it is UTF-8, "
-                            "else (or with --binary) binary (repeatable, in order with -x)")
+    if not serve:
+        watch.add_argument("-x", "--execute", dest="on_connect", action=_OnConnect, metavar="TEXT",
+                           help="send TEXT on every connection, before stdin lines (repeatable, in order; like wscat)")
+        watch.add_argument("--send-file", dest="on_connect", action=_OnConnect, metavar="PATH",
+                           help="send the file's content as one message on every connection: text when it is UTF-8, "
+                                "else (or with --binary) binary (repeatable, in order with -x)")
     watch.add_argument("--no-stdin", action="store_true", help="do not send stdin lines")
     watch.add_argument("--strict", action="store_true",
                        help="exit 1 when any callback raised (they are counted and reported either way)")
     watch.add_argument("--slash", action="store_true",
-                       help=f"lines starting with / are commands (wscat): {SLASH_HELP}; /ping prints the pong and "
+                       help="stdin lines /to CLIENT text, /ping CLIENT [text], /close CLIENT [code [reason]] and "
+                            "/clients are commands" if serve else
+                            f"lines starting with / are commands (wscat): {SLASH_HELP}; /ping prints the pong and "
                             "its round-trip time")
     watch.add_argument("--save", metavar="FILE", help="write the table on exit (.csv, .tsv or .json)")
     watch.add_argument("--name", default="wsdat" if not demo else "demo", help="the DAT's name in messages")
     watch.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE",
                        help="a plugin setting (as [dat.NAME.plugins.PLUGIN] in a service file; repeatable)")
-    parser.set_defaults(terminal_view="table" if demo else "chat")
+    parser.set_defaults(terminal_view="table" if demo or serve else "chat")
     if demo:
         watch.add_argument("--duration", type=float, default=30.0, metavar="S",
                            help="stop after S seconds (0: run until Ctrl-C; default 30)")
         watch.add_argument("--rate", type=float, default=4.0, metavar="R", help="feed messages per second")
-    else:
+    elif not serve:
         watch.add_argument("--wait", action="store_true",
                            help="if the first connection fails, keep retrying (reconnect policy) instead of exiting")
 

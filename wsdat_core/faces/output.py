@@ -115,27 +115,35 @@ class MessageWriter:
         self.terminal = _is_terminal(stream) if terminal is None else terminal
         self.colour = colour_wanted(stream) if colour is None else colour
 
-    def text(self, row_index: int, message: str) -> None:
+    def text(self, row_index: int, message: str, client: str | None = None) -> None:
+        """One received text message; ``client`` (``wsdat serve``): who sent it, a ``client`` key / last column."""
         if self.form == "jsonl":
             record: dict[str, object] = {"type": "text", "row": row_index, "message": message}
             if self.with_bytes:
                 record["bytes"] = message.encode("utf-8").hex(" ")
+            if client is not None:
+                record["client"] = str(client)
             self._line(json.dumps(record, ensure_ascii=False))
         elif self.form == "tsv":
             cells = [str(row_index), escape_control(message)]
             if self.with_bytes:
                 cells.append(message.encode("utf-8").hex(" "))
+            if client is not None:
+                cells.append(str(client))
             self._line("\t".join(cells))
         elif self.form == "json" and (shown := shown_json(message, self.terminal, self.colour)) is not None:
             self._line(shown)
         else:
             self._line(shown_text(message, self.terminal))
 
-    def binary(self, contents: bytes) -> None:
+    def binary(self, contents: bytes, client: str | None = None) -> None:
         if self.form == "jsonl":
-            self._line(json.dumps({"type": "binary", "size": len(contents), "hex": contents.hex()}))
+            record: dict[str, object] = {"type": "binary", "size": len(contents), "hex": contents.hex()}
+            if client is not None:
+                record["client"] = str(client)
+            self._line(json.dumps(record))
         elif self.form == "tsv":
-            self._line(f"binary\t{contents.hex(' ')}")
+            self._line(f"binary\t{contents.hex(' ')}" + (f"\t{client}" if client is not None else ""))
         else:
             self._line(binary_preview(contents))
 

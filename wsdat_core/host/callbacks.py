@@ -23,6 +23,7 @@ hookspec module the host is given (``specs``). Pure: no trio, no sockets.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import logging
@@ -35,7 +36,7 @@ from typing import Any
 import pluggy
 
 from ..model.errors import PluginError
-from . import hookspecs
+from . import hookspecs, serverspecs
 from .calling import (
     DISPATCH_FILENAME,
     NOTHING_PENDING,
@@ -52,7 +53,7 @@ from .calling import (
     running_callback,
 )
 from .edits import EditCheck, EditWatch
-from .hookspecs import HOOK_NAMES, PROJECT
+from .hookspecs import PROJECT
 from .loading import (
     DEFAULT_LOAD_BUDGET,
     ENTRY_POINT_GROUP,
@@ -101,9 +102,15 @@ def spec_arguments(specs: types.ModuleType) -> dict[str, tuple[str, ...]]:
                                                                           if name in order else 0))}
 
 
+#: The hookspec modules of the kinds of DAT: the WebSocket DAT's and the Web Server DAT's.
+SPEC_MODULES: tuple[types.ModuleType, ...] = (hookspecs, serverspecs)
+_EVERY_HOOK = frozenset(name for module in SPEC_MODULES for name in spec_arguments(module))
+
+
 class WsdatPluginManager(pluggy.PluginManager):
     """A pluggy manager for the hooks of ``specs`` that also takes unmarked functions named like a hook, except on
-    the plugins in :attr:`called_by_position` (the host calls those itself, as TouchDesigner does)."""
+    the plugins in :attr:`called_by_position` (the host calls those itself, as TouchDesigner does). Hooks of the other
+    kind of DAT are left alone, so one plugin object may serve both."""
 
     def __init__(self, specs: types.ModuleType = hookspecs) -> None:
         super().__init__(PROJECT)
@@ -112,6 +119,8 @@ class WsdatPluginManager(pluggy.PluginManager):
         self.called_by_position: set[int] = set()
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        if name in _EVERY_HOOK and name not in self.hook_names:
+            return None  # a hook of the other kind of DAT
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is None and name in self.hook_names and id(plugin) not in self.called_by_position:
             attr = getattr(plugin, name, None)
@@ -419,6 +428,13 @@ class CallbackHost:
         it; a hot loop binds it once (it changes when the configuration does)."""
         return self._dispatch.get(hook)
 
+    def callables(self, hook: str) -> list[tuple[str, Callable[..., Any]]]:
+        """``(plugin name, function)`` for each implementation of ``hook``, in order: the function takes the hook's
+        arguments after ``me`` and the DAT and returns what the implementation returns (a coroutine for an ``async
+        def`` one). For hooks whose answer counts, such as the Web Server DAT's ``onHTTPRequest``."""
+        return [(impl.plugin_name, functools.partial(impl.adapter, impl.me, self.dat))
+                for impl in self._calls.get(hook, ())]
+
     def call_plugins(self, hook: str, plugins: Iterable[Plugin]) -> Sequence[PendingCall]:
         """Call ``hook`` (one without arguments beyond ``me`` and the DAT) of ``plugins`` only, as :meth:`call`."""
         objects = {id(plugin.obj) for plugin in plugins}
@@ -466,14 +482,17 @@ def list_plugins(names: Iterable[str] | None = None) -> list[PluginInfo]:
             if ep.group != ENTRY_POINT_GROUP or (wanted is not None and ep.name not in wanted):
                 continue
             dist_name, version = dist.metadata["Name"], dist.version
-            manager = WsdatPluginManager()
+            hooks: list[str] = []
             try:
                 plugin = ep.load()  # a class is inspected, not instantiated: listing must not open its resources
-                manager.register(plugin, name=ep.name)
-                hooks = tuple(caller.name for caller in manager.get_hookcallers(plugin) or ())
+                for specs in SPEC_MODULES:  # the hooks of either kind of DAT
+                    manager = WsdatPluginManager(specs)
+                    manager.register(plugin, name=ep.name)
+                    implemented = {caller.name for caller in manager.get_hookcallers(plugin) or ()}
+                    hooks += [hook for hook in manager.hook_names if hook in implemented and hook not in hooks]
             except Exception as exc:  # a broken plugin must not break the listing
                 found.append(PluginInfo(ep.name, dist_name, version, (), f"{type(exc).__name__}: {exc}"))
                 continue
-            found.append(PluginInfo(ep.name, dist_name, version, tuple(h for h in HOOK_NAMES if h in hooks)))
+            found.append(PluginInfo(ep.name, dist_name, version, tuple(hooks)))
     return sorted(found, key=lambda info: info.name)
 

@@ -18,9 +18,10 @@ from starlette.requests import Request
 
 from ..model.address import resolve_url
 from ..model.errors import ConnectionClosedError, ParameterError, PluginError
-from ..model.params import HOST_PARAMS, PROTECTED_PARAMS, SPECS
+from ..model.params import HOST_PARAMS, PROTECTED_PARAMS, SPECS, Effect
 from ..model.sanitize import clean_line
 from ..model.secrets import is_credential_header, mask_parameters, mask_text
+from ..runtime.webserver import WebServerDAT
 from .hub import Hub, Panel
 
 __all__ = ["DEFAULT_ROWS", "HOST_PARAMS", "MAX_BODY", "MAX_ROWS", "PROTECTED_PARAMS", "SEND_TIMEOUT", "RequestError",
@@ -147,6 +148,9 @@ async def send(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
     else:
         raise RequestError(400, 'expected {"text": "..."} or {"binary": "<base64>"}')
     dat = panel.dat
+    if isinstance(dat, WebServerDAT):  # a Web Server DAT sends to every client it has
+        clients = dat.broadcastText(payload) if isinstance(payload, str) else dat.broadcastBinary(payload)
+        return {"sent": size, "clients": clients}
     try:
         with trio.fail_after(SEND_TIMEOUT):
             if isinstance(payload, str):
@@ -163,17 +167,18 @@ async def send(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
 def change_parameters(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
     """``POST /api/dats/NAME/par``: every change checked together, applied all or none."""
     changes = dict(data)
-    pulses = [name for name in changes if name in SPECS and SPECS[name].is_pulse]
+    specs = panel.dat.par.specs  # a WebSocket DAT's, or a Web Server DAT's
+    pulses = [name for name in changes if name in specs and specs[name].is_pulse]
     for name in pulses:
         if changes.pop(name) is not True:
             raise RequestError(400, f"{name}: a pulse; send {{\"{name}\": true}}")
-    refused = sorted(HOST_PARAMS.intersection(changes))
+    refused = sorted(name for name in changes if name in specs and specs[name].effect is Effect.HOST)
     if refused:
         raise RequestError(403, f"{', '.join(refused)}: load code, so they change only in the service file")
-    refused = sorted(PROTECTED_PARAMS.intersection(changes))
+    refused = sorted(name for name in changes if name in specs and not specs[name].remote)
     if refused:
-        raise RequestError(403, f"{', '.join(refused)}: TLS, proxy and header parameters change only in the service "
-                                "file")
+        kinds = "TLS, proxy and header" if specs is SPECS else "TLS, address and static folder"
+        raise RequestError(403, f"{', '.join(refused)}: {kinds} parameters change only in the service file")
     dat = panel.dat
     try:
         _keep_credentials_home(dat.par, changes)
@@ -189,7 +194,7 @@ def change_parameters(panel: Panel, data: Mapping[str, Any]) -> dict[str, Any]:
 def _keep_credentials_home(par: Any, changes: Mapping[str, Any]) -> None:
     """403 when ``changes`` would send the DAT's credential headers to another server (host, scheme or port), as a
     redirect there would not; the URL's own credentials are replaced with it, so they never travel."""
-    if not {"netaddress", "port"}.intersection(changes):
+    if not {"netaddress", "port"}.intersection(changes) or "netaddress" not in par.specs:  # (a server sends none)
         return
     secret = par.value("secretheaders")
     carried = sorted({name for name, _value in par.value("headers") if is_credential_header(name, secret)})

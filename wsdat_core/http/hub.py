@@ -26,12 +26,18 @@ import trio
 from ..model.events import BinaryReceived, Event, Monitor, TextReceived
 from ..model.sanitize import clean_line
 from ..model.secrets import mask_text
+from ..model.servertable import tagged
 from ..model.table import hex_bytes
 
 if TYPE_CHECKING:
-    from ..runtime.dat import WebSocketDAT
+    from typing import TypeAlias
 
-__all__ = ["Hub", "PageView", "Panel", "first_snapshot", "page_text"]
+    from ..runtime.dat import WebSocketDAT
+    from ..runtime.webserver import WebServerDAT
+
+    Operator: TypeAlias = WebSocketDAT | WebServerDAT
+
+__all__ = ["Hub", "PageView", "Panel", "first_snapshot", "kind_of", "page_text"]
 
 #: Events the consumer may hold before the DAT waits for it; it never awaits anything but the next event, so this is
 #: only reached when the whole process is starved.
@@ -50,11 +56,16 @@ def page_text(text: str, limit: int = PAGE_TEXT_LIMIT) -> str:
     return shown + f"\u2026 ({more} more characters)" if more > 0 else shown
 
 
+def kind_of(dat: Operator) -> str:
+    """``server`` for a Web Server DAT, ``dat`` for a WebSocket DAT."""
+    return "server" if hasattr(dat, "broadcastText") else "dat"
+
+
 @dataclass
 class Panel:
     """One DAT as pages show it: its last rows and monitor lines, each numbered from 1 in arrival order."""
 
-    dat: WebSocketDAT
+    dat: Operator
     rows: deque[tuple[int, str | bytes]]
     lines: deque[tuple[int, float, str]]
     row_seq: int = 0
@@ -70,11 +81,11 @@ class Panel:
         """Record one event (called for every event of the DAT: constant time, no I/O)."""
         if isinstance(event, TextReceived):
             self.row_seq += 1
-            self.rows.append((self.row_seq, event.message))
+            self.rows.append((self.row_seq, _with_client(event, event.message)))
         elif isinstance(event, BinaryReceived):
             if event.rowIndex:  # a row of the table (binaryrows on), as the cook appended it
                 self.row_seq += 1
-                self.rows.append((self.row_seq, event.contents))
+                self.rows.append((self.row_seq, _with_client(event, event.contents)))
         elif isinstance(event, Monitor):
             self.line_seq += 1
             self.lines.append((self.line_seq, time.time(), mask_text(event.message)))
@@ -84,6 +95,7 @@ class Panel:
         dat = self.dat
         last_error = self.failure or dat.last_error
         return {
+            "kind": kind_of(dat),
             "url": dat.par.endpoint.url,
             "state": dat.info.state,
             # while reconnecting: the attempt that comes next and when it starts (UNIX time), else 0
@@ -103,6 +115,8 @@ class Panel:
     def row_cells(self, seq: int, message: str | bytes) -> list[object]:
         text = message if isinstance(message, str) else message.decode("utf-8", "backslashreplace")
         cells: list[object] = [seq, page_text(text)]
+        if kind_of(self.dat) == "server":  # the server's table: message, client[, bytes]
+            cells.append(str(getattr(message, "client", "")))
         if self.dat.table.bytes:
             cells.append(page_text(hex_bytes(message)))
         return cells
@@ -123,6 +137,12 @@ class Panel:
         dropped = max(0, oldest - 1 - seen)
         fresh = self.lines if seen < oldest else _tail(self.lines, self.line_seq - seen)
         return [[seq, stamp, page_text(line)] for seq, stamp, line in fresh], dropped
+
+
+def _with_client(event: Event, message: str | bytes) -> str | bytes:
+    """A server's message tagged with its client (a row as the server's table keeps it); others as they are."""
+    client = getattr(event, "client", None)
+    return message if client is None else tagged(client, message)
 
 
 def _tail(ring: deque[Any], count: int) -> list[Any]:
@@ -151,7 +171,7 @@ class Hub:
         self._lot = trio.lowlevel.ParkingLot()
 
     # -- the service's side ---------------------------------------------------------------------------------------
-    def add(self, dat: WebSocketDAT) -> Panel:
+    def add(self, dat: Operator) -> Panel:
         """A DAT joins (or replaces the DAT of the same name)."""
         panel = Panel(dat, deque(maxlen=self.keep_rows), deque(maxlen=self.keep_lines))
         self.panels[dat.name] = panel

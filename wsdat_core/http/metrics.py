@@ -19,9 +19,10 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from ..model.info import CHANNELS
-from .hub import Hub
+from ..model.serverinfo import SERVER_CHANNELS
+from .hub import Hub, kind_of
 
-__all__ = ["METRICS", "STATES", "MetricSpec", "metrics_registry", "render_metrics"]
+__all__ = ["METRICS", "SERVER_STATES", "STATES", "MetricSpec", "metrics_registry", "render_metrics"]
 
 #: The states a DAT's ``state`` channel takes.
 STATES: Final = ("closed", "connecting", "open", "closing", "reconnecting")
@@ -63,7 +64,14 @@ METRICS: Final[dict[str, MetricSpec]] = {
     "retry_attempt": MetricSpec("retry_attempt", "gauge", "While reconnecting: the attempt that comes next (else 0)."),
     "retry_at": MetricSpec("retry_at_seconds", "gauge", "While reconnecting: when the next attempt starts (UNIX time; "
                            "else 0)."),
+    # a Web Server DAT's own channels
+    "clients": MetricSpec("clients", "gauge", "A server's open WebSocket clients."),
+    "http_requests": MetricSpec("http_requests", "counter", "Plain HTTP requests a server answered."),
+    "refused": MetricSpec("refused", "counter", "Connections a server turned away (maxclients, failed or slow "
+                          "handshakes, clients that did not read)."),
 }
+#: The states a server's ``state`` channel takes.
+SERVER_STATES: Final = ("closed", "starting", "listening")
 
 
 class _DATCollector(Collector):
@@ -73,7 +81,7 @@ class _DATCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         panels = list(self.hub.panels.values())
         families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
-        for channel in CHANNELS:
+        for channel in (*CHANNELS, *SERVER_CHANNELS[len(CHANNELS):]):
             spec = METRICS.get(channel) or MetricSpec(channel, "gauge", f"Info channel {channel}.")
             name = f"wsdat_{spec.name}"
             if channel == "state":
@@ -82,18 +90,21 @@ class _DATCollector(Collector):
                 families[channel] = CounterMetricFamily(name, spec.help, labels=["dat"])
             else:
                 families[channel] = GaugeMetricFamily(name, spec.help, labels=["dat"])
-        dat_info = InfoMetricFamily("wsdat_dat", "Each DAT of the service and the URL it connects to.",
-                                    labels=["dat", "url"])
+        dat_info = InfoMetricFamily("wsdat_dat", "Each DAT of the service and the URL it connects to (a server: "
+                                    "where it listens).", labels=["dat", "url"])
         active = GaugeMetricFamily("wsdat_active", "1 while the DAT's active parameter is on.", labels=["dat"])
         stalled = GaugeMetricFamily("wsdat_stalled", "1 while the DAT gave up until a parameter changes.",
                                     labels=["dat"])
         for panel in panels:
             dat = panel.dat
             info = dat.info
+            server = kind_of(dat) == "server"
             for channel, family in families.items():
+                if channel not in info:
+                    continue  # a server's own channel, on a WebSocket DAT
                 value = info[channel]
                 if channel == "state":
-                    for state in dict.fromkeys((*STATES, value)):
+                    for state in dict.fromkeys((*(SERVER_STATES if server else STATES), value)):
                         family.add_metric([dat.name, str(state)], float(state == value))
                 elif isinstance(value, (int, float)):
                     scale = METRICS[channel].scale if channel in METRICS else 1.0

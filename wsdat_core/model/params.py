@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from .address import DEFAULT_PORT, Endpoint, resolve_url
 from .errors import ParameterError
@@ -290,6 +290,8 @@ _LABELS: Final = {
     "sendqueuebytes": "Send Queue Bytes", "maxredirects": "Max Redirects",
     "reloadcallbacks": "Reload Callbacks", "reload": "Reload Callbacks Now", "maxtablebytes": "Max Table Bytes",
     "reloadtimeout": "Reload Timeout",
+    # the Web Server DAT's (wsdat_core.model.serverparams)
+    "secure": "Secure (TLS)", "privatekey": "Private Key", "maxclients": "Max Clients", "static": "Static Files",
 }
 
 
@@ -438,23 +440,23 @@ class Par:
 
     @property
     def default(self) -> Any:
-        return SPECS[self.name].default
+        return self._owner.specs[self.name].default
 
     @property
     def label(self) -> str:
-        return SPECS[self.name].label
+        return self._owner.specs[self.name].label
 
     @property
     def help(self) -> str:
-        return SPECS[self.name].help
+        return self._owner.specs[self.name].help
 
     @property
     def page(self) -> str:
-        return SPECS[self.name].page
+        return self._owner.specs[self.name].page
 
     @property
     def isPulse(self) -> bool:
-        return SPECS[self.name].is_pulse
+        return self._owner.specs[self.name].is_pulse
 
     def pulse(self) -> None:
         """Fire a pulse parameter (``clear``, ``reload``): every listener hears ``(name, None, None)``."""
@@ -566,6 +568,8 @@ class Parameters:
     """
 
     __slots__ = ("_checks", "_endpoint", "_listeners", "_pars", "_values")
+    #: The parameter pages these parameters follow (another kind of DAT, a Web Server DAT, has its own).
+    specs: ClassVar[Mapping[str, ParSpec]] = SPECS
     _checks: list[Check]
     _endpoint: Endpoint
     _listeners: list[Listener]
@@ -573,11 +577,12 @@ class Parameters:
     _values: dict[str, Any]
 
     def __init__(self, **values: Any) -> None:
-        object.__setattr__(self, "_values", {name: spec.default for name, spec in SPECS.items() if not spec.is_pulse})
-        object.__setattr__(self, "_pars", {name: Par(self, name) for name in SPECS})
+        specs = self.specs
+        object.__setattr__(self, "_values", {name: spec.default for name, spec in specs.items() if not spec.is_pulse})
+        object.__setattr__(self, "_pars", {name: Par(self, name) for name in specs})
         object.__setattr__(self, "_listeners", [])
         object.__setattr__(self, "_checks", [])
-        object.__setattr__(self, "_endpoint", resolve_url(self._values["netaddress"], self._values["port"]))
+        object.__setattr__(self, "_endpoint", self._check_together(self._values))
         self.update(**values)
 
     # -- reading ------------------------------------------------------------------------------------------------
@@ -585,11 +590,11 @@ class Parameters:
         try:
             return self._pars[name]
         except KeyError:
-            raise AttributeError(_unknown(name)) from None
+            raise AttributeError(_unknown(name, self.specs)) from None
 
     def __getitem__(self, name: str) -> Par:
-        if name not in SPECS:
-            raise KeyError(_unknown(name))
+        if name not in self.specs:
+            raise KeyError(_unknown(name, self.specs))
         return self._pars[name]
 
     def value(self, name: str) -> Any:
@@ -597,9 +602,9 @@ class Parameters:
         try:
             return self._values[name]
         except KeyError:
-            if name in SPECS:
+            if name in self.specs:
                 return None
-            raise AttributeError(_unknown(name)) from None
+            raise AttributeError(_unknown(name, self.specs)) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -613,8 +618,12 @@ class Parameters:
         """``netaddress`` + ``port`` resolved by TD's rule (see :mod:`wsdat_core.model.address`)."""
         return self._endpoint
 
+    def _check_together(self, values: Mapping[str, Any]) -> Endpoint:
+        """The rules between parameters, checked before a change is committed; returns the :attr:`endpoint`."""
+        return _check_together(values)
+
     def __repr__(self) -> str:
-        changed = mask_parameters({k: v for k, v in self._values.items() if v != SPECS[k].default})
+        changed = mask_parameters({k: v for k, v in self._values.items() if v != self.specs[k].default})
         return f"Parameters({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     # -- writing ------------------------------------------------------------------------------------------------
@@ -629,12 +638,12 @@ class Parameters:
         checked: dict[str, Any] = {}
         for name, value in changes.items():
             value = _value_of(value)  # dat.par.fromop = other.par.fromop
-            spec = SPECS.get(name)
+            spec = self.specs.get(name)
             if spec is None:
-                raise ParameterError(name, value, "a known parameter: " + ", ".join(SPECS))
+                raise ParameterError(name, value, "a known parameter: " + ", ".join(self.specs))
             checked[name] = spec.check(name, value)
         merged = {**self._values, **checked}
-        endpoint = _check_together(merged)
+        endpoint = self._check_together(merged)
         changed = frozenset(name for name, value in checked.items() if self._values[name] != value)
         for check in self._checks:
             check(merged, changed)
@@ -673,22 +682,27 @@ class Parameters:
             raise collected[0]
 
 
-def _check_together(values: Mapping[str, Any]) -> Endpoint:
+def check_execute_from(values: Mapping[str, Any]) -> None:
+    """Execute from ``op`` needs ``fromop`` (every kind of DAT)."""
     if values["executeloc"] == "op" and not values["fromop"].strip():
         raise ParameterError("executeloc", "op", "'current' or 'callbacks' unless fromop names an object")
+
+
+def _check_together(values: Mapping[str, Any]) -> Endpoint:
+    check_execute_from(values)
     if values["keyfile"] and not values["certfile"]:
         raise ParameterError("keyfile", values["keyfile"], "a key only together with certfile")
     return resolve_url(values["netaddress"], values["port"])
 
 
-def parameters_markdown() -> str:
+def parameters_markdown(specs: Mapping[str, ParSpec] = SPECS) -> str:
     """The parameter pages as a Markdown table (used by the docs, so they cannot drift from :data:`SPECS`)."""
     lines = ["| parameter | page | default | meaning |", "|---|---|---|---|"]
-    for spec in SPECS.values():
+    for spec in specs.values():
         default = "pulse" if spec.is_pulse else f"`{spec.default!r}`"
         lines.append(f"| `{spec.name}` | {spec.page} | {default} | {spec.help} |")
     return "\n".join(lines)
 
 
-def _unknown(name: str) -> str:
-    return f"no parameter named {name!r}; parameters are: {', '.join(SPECS)}"
+def _unknown(name: str, specs: Mapping[str, ParSpec] = SPECS) -> str:
+    return f"no parameter named {name!r}; parameters are: {', '.join(specs)}"
