@@ -40,8 +40,8 @@ from ..model.serverevents import (
     WebSocketOpened,
 )
 from ..protocol import frames
+from ..protocol.serverprotocol import ServerProtocol
 from .sendqueue import Receipt, SendQueue, settle
-from .serverprotocol import ServerProtocol
 
 if TYPE_CHECKING:
     from ..model.client import Client

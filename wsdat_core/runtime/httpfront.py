@@ -20,9 +20,9 @@ import trio
 
 from ..model.client import peer_text
 from ..model.webrequest import ResponseError, ResponseParts, make_request, new_response, response_parts
+from ..protocol.serverhandshake import HandshakeRefused, accept_headers, agree_deflate, check_upgrade
+from ..protocol.serverprotocol import ServerProtocol
 from .clientlink import ClientLink
-from .serverhandshake import HandshakeRefused, accept_headers, agree_deflate, check_upgrade
-from .serverprotocol import ServerProtocol
 from .staticfiles import static_response
 
 if TYPE_CHECKING:

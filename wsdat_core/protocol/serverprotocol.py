@@ -27,8 +27,8 @@ import zlib
 from typing import Any, Final
 
 from ..model.events import EventKind
-from ..protocol.deflate import DeflateParams, Deflater, Inflater, TooBig
-from ..protocol.frames import (
+from .deflate import DeflateParams, Deflater, Inflater, TooBig
+from .frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
@@ -43,8 +43,8 @@ from ..protocol.frames import (
     mask,
     parse_close,
 )
-from ..protocol.messages import Failure
-from ..protocol.messages import MessageAssembler as Message
+from .messages import Failure
+from .messages import MessageAssembler as Message
 
 __all__ = ["Failure", "ServerProtocol"]
 

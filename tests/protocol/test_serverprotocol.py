@@ -15,8 +15,8 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Pong, Request, TextMessage
 
 from wsdat_core.protocol.deflate import DeflateParams
-from wsdat_core.runtime.serverhandshake import HandshakeRefused, agree_deflate, check_upgrade
-from wsdat_core.runtime.serverprotocol import ServerProtocol
+from wsdat_core.protocol.serverhandshake import HandshakeRefused, agree_deflate, check_upgrade
+from wsdat_core.protocol.serverprotocol import ServerProtocol
 
 from ..integration.hostile import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, frame
 

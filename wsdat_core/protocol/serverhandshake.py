@@ -13,8 +13,8 @@ import base64
 import binascii
 from collections.abc import Iterable
 
-from ..protocol.deflate import EXTENSION, DeflateParams
-from ..protocol.handshake import accept_key
+from .deflate import EXTENSION, DeflateParams
+from .handshake import accept_key
 
 __all__ = ["HandshakeRefused", "accept_headers", "agree_deflate", "check_upgrade"]
 
