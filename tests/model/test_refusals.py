@@ -23,6 +23,7 @@ from wsdat_core.host.callbacks import (
     resolve_fromop,
     settings_names,
 )
+from wsdat_core.model import checks, specs
 from wsdat_core.model.params import SPECS
 
 ALLOWED_ADDRESS = "a host name, IPv4 address or [IPv6] address, optionally with ws:// or wss://, :port and /path"
@@ -406,17 +407,17 @@ def test_setting_names_and_values() -> None:
 
 # validators built afresh by their factories (SPECS builds them once, at import), with the arguments SPECS uses
 REBUILT = {
-    "port": lambda: params._integer(1, 65535, range_=True),
-    "timeout": lambda: params._integer(1, 86_400_000, unit="milliseconds, at most a day"),
-    "maxlines": lambda: params._integer(1),
-    "maxredirects": lambda: params._integer(0, 100, unit="redirects followed"),
-    "maxtablebytes": lambda: params._integer(0, unit="bytes, 0 = no limit"),
-    "reconnectdelay": lambda: params._number(0, lo_inclusive=False, unit="seconds"),
-    "reconnectfactor": lambda: params._number(1, lo_inclusive=True, unit="growth per attempt"),
-    "pinginterval": lambda: params._number(0, lo_inclusive=True, unit="seconds, 0 = off"),
-    "pingtimeout": lambda: params._number(0, lo_inclusive=True, unit="seconds, 0 = do not wait"),
-    "compression": lambda: params._choice(params.COMPRESSION),
-    "executeloc": lambda: params._choice(params.EXECUTE_FROM),
+    "port": lambda: checks.integer(1, 65535, range_=True),
+    "timeout": lambda: checks.integer(1, 86_400_000, unit="milliseconds, at most a day"),
+    "maxlines": lambda: checks.integer(1),
+    "maxredirects": lambda: checks.integer(0, 100, unit="redirects followed"),
+    "maxtablebytes": lambda: checks.integer(0, unit="bytes, 0 = no limit"),
+    "reconnectdelay": lambda: checks.number(0, lo_inclusive=False, unit="seconds"),
+    "reconnectfactor": lambda: checks.number(1, lo_inclusive=True, unit="growth per attempt"),
+    "pinginterval": lambda: checks.number(0, lo_inclusive=True, unit="seconds, 0 = off"),
+    "pingtimeout": lambda: checks.number(0, lo_inclusive=True, unit="seconds, 0 = do not wait"),
+    "compression": lambda: checks.choice(specs.COMPRESSION),
+    "executeloc": lambda: checks.choice(specs.EXECUTE_FROM),
 }
 
 

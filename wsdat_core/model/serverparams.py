@@ -19,8 +19,9 @@ from dataclasses import replace
 from typing import Any, ClassVar, Final
 
 from .address import Endpoint
+from .checks import integer
 from .errors import ParameterError
-from .params import SPECS, Effect, Parameters, ParSpec, _integer, check_execute_from
+from .params import SPECS, Effect, Parameters, ParSpec, check_execute_from
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_SERVER_PORT", "SERVER_SPECS", "ServerParameters"]
 
@@ -83,7 +84,7 @@ SERVER_SPECS: Final[Mapping[str, ParSpec]] = _specs(
             "The interface to listen on: loopback by default; 0.0.0.0 or :: (every interface) or another address "
             "must be named.", _WEB, effect=Effect.RECONNECT, metavar="HOST", remote=False),
     _shared("port", "The port to listen on (0: one the system picks; webServerDAT.url says which).", page=_WEB,
-            default=DEFAULT_SERVER_PORT, check=_integer(0, 65535, range_=True)),
+            default=DEFAULT_SERVER_PORT, check=integer(0, 65535, range_=True)),
     replace(SPECS["insecure"], name="secure", help="TLS (https:// and wss://) with certificate and privatekey.",
             page=_WEB),
     replace(SPECS["certfile"], name="certificate", help="PEM certificate chain of the server (may hold the key "
@@ -108,7 +109,7 @@ SERVER_SPECS: Final[Mapping[str, ParSpec]] = _specs(
     _shared("maxtablebytes"),
     _shared("binaryrows"),
     # Limits page (wsdat)
-    ParSpec("maxclients", 1000, _integer(1, unit="WebSocket clients at once"),
+    ParSpec("maxclients", 1000, integer(1, unit="WebSocket clients at once"),
             "Most WebSocket clients at once; the next one is answered 503 Service Unavailable.", _LIMITS,
             metavar="N"),
     _shared("maxmessagesize", "Largest accepted message from a client in bytes (UTF-8 bytes for text, after "
