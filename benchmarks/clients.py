@@ -31,12 +31,21 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import resource
 import socket
 import sys
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
+
+
+def use_source(source: str) -> None:
+    """Import wsdat_core from the checkout ``source`` (a baseline) instead of the installed, editable one: its
+    editable finder would otherwise answer first."""
+    sys.meta_path[:] = [finder for finder in sys.meta_path if "editable" not in type(finder).__module__.lower()
+                        and "editable" not in getattr(finder, "__name__", "").lower()]
+    sys.path.insert(0, source)
 
 
 def rss_bytes() -> int:
@@ -411,6 +420,8 @@ def main() -> None:
     parser.add_argument("--maxlines", type=int, default=100)
     parser.add_argument("--clamp", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
+    if os.environ.get("WSDAT_BENCH_SOURCE"):
+        use_source(os.environ["WSDAT_BENCH_SOURCE"])
     before = rss_bytes()
     cpu = time.process_time()
     outcome = CLIENTS[args.client](args.url, args.n, maxlines=args.maxlines, clamp=args.clamp)

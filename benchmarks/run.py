@@ -28,7 +28,7 @@ MIB = 2**20
 
 def run_client(client: str, url: str, n: int, *extra: str, source: str | None = None) -> dict[str, float]:
     """One client in a fresh process; ``source``: a checkout whose wsdat_core is imported instead (a baseline)."""
-    env = {**os.environ, "PYTHONPATH": source} if source else None
+    env = {**os.environ, "WSDAT_BENCH_SOURCE": source} if source else None
     done = subprocess.run([sys.executable, str(HERE / "clients.py"), client, url, str(n), *extra],
                           capture_output=True, text=True, timeout=900, env=env)
     if done.returncode != 0:
