@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -64,17 +65,17 @@ def json_frames(n: int, deflate: bool, takeover: bool) -> bytes:
     return b"".join(frames)
 
 
-def blast_json(conn: socket.socket, n: int, deflate: bool, takeover: bool) -> None:
-    data = json_frames(n, deflate, takeover)
+def blast_json(conn: socket.socket, data: bytes) -> None:
     view = memoryview(data)
     for start in range(0, len(data), CHUNK):
         conn.sendall(view[start:start + CHUNK])
     finish(conn)
 
 
-def handshake(conn: socket.socket, deflate: str | None = None) -> str:
-    """Answer the upgrade; with ``deflate`` (the extension answer to give), only when the client offered
-    permessage-deflate. Returns the request target."""
+def handshake(conn: socket.socket, prepare: Callable[[str], None] = lambda target: None) -> str:
+    """Answer the upgrade (agreeing to permessage-deflate when the target asks for it and the client offered it),
+    after ``prepare(target)`` made what the connection will send: the client's clock starts with the answer.
+    Returns the request target (with ``&negotiated=1`` when deflate was agreed)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
@@ -93,9 +94,11 @@ def handshake(conn: socket.socket, deflate: str | None = None) -> str:
         takeover = "takeover=0" not in target
         extension = (b"Sec-WebSocket-Extensions: permessage-deflate"
                      + (b"" if takeover else b"; server_no_context_takeover") + b"\r\n")
+    target += "&negotiated=1" if extension else ""
+    prepare(target)
     conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  b"Sec-WebSocket-Accept: " + accept + b"\r\n" + extension + b"\r\n")
-    return target + ("&negotiated=1" if extension else "")
+    return target
 
 
 def finish(conn: socket.socket) -> None:
@@ -174,10 +177,19 @@ def sink(conn: socket.socket, n: int) -> None:
 def serve(conn: socket.socket) -> None:
     with conn:
         try:
-            target = urlsplit(handshake(conn))
+            prepared: list[bytes] = []
+
+            def prepare(raw: str) -> None:  # JSON frames are encoded (and compressed) before the clock starts
+                parts = urlsplit(raw)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                if parts.path == "/blast" and query.get("kind") == "json":
+                    prepared.append(json_frames(int(query["n"]), query.get("negotiated") == "1",
+                                                query.get("takeover") != "0"))
+
+            target = urlsplit(handshake(conn, prepare))
             query = {k: v[0] for k, v in parse_qs(target.query).items()}
             if target.path == "/blast" and query.get("kind") == "json":
-                blast_json(conn, int(query["n"]), query.get("negotiated") == "1", query.get("takeover") != "0")
+                blast_json(conn, prepared[0])
             elif target.path == "/blast":
                 blast(conn, int(query["n"]), int(query.get("size", 100)), query.get("kind", "text"))
             elif target.path == "/paced":

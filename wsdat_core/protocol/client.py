@@ -68,6 +68,8 @@ _decode_utf8: Final = codecs.utf_8_decode
 #: Text payloads from this size on are decoded from a memoryview of the read, without copying the slice first.
 _LARGE: Final = 4096
 _OPCODES: Final = frozenset({CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG})
+#: Bytes of a read that complete a frame start kept from the last one: the longest header and control frame.
+_HEAD_ROOM: Final = 14 + CONTROL_PAYLOAD_MAX
 
 
 class State(enum.Enum):
@@ -111,7 +113,8 @@ class ClientProtocol:
         self._failure_close: bytes | None = None  # the close frame of a failure, until close() hands it over
         #: The code the server answered our close frame with.
         self.answer: int | None = None
-        #: Frames read by the careful path so far: everything but whole simple frames (how far the fast loop reaches).
+        #: Frames read by the careful path so far (counted once each, however many reads they took): everything but
+        #: whole simple frames, a measure of how far the fast loop reaches.
         self.careful_frames = 0
 
     # -- the handshake -------------------------------------------------------------------------------------------
@@ -172,13 +175,17 @@ class ClientProtocol:
             self.state = State.CLOSED
 
     def _parse(self, data: bytes, batch: Batch) -> None:
-        if self._frame_left:
-            data = self._rest_of_frame(data, batch)
-            if not data:
-                return
-        if self._buffer:
-            data, self._buffer = self._buffer + data, b""
+        # A read is parsed in place, from offsets into it, never copied whole: the rest of a frame cut by the last
+        # read is taken from its start, and a header (or control frame) cut short is completed from its first bytes.
         position, end = 0, len(data)
+        if self._buffer:
+            kept, self._buffer = self._buffer, b""
+            head = kept + data[:_HEAD_ROOM]
+            position = self._frame(head, 0, len(head), batch) - len(kept)
+            if self._buffer:  # still not whole: all of this read is kept with it
+                return
+        if self._frame_left and position < end and self._reading:
+            position = self._rest_of_frame(data, position, batch)
         while position < end and self._reading:
             if self._message is None:
                 position = self._fast.decode(data, position, end, batch)
@@ -194,7 +201,6 @@ class ClientProtocol:
         once the length is complete; whether the frame fits the message (a continuation needs one, a new message
         must not interrupt one) with its first payload byte.
         """
-        self.careful_frames += 1
         available = end - position
         if available < 2:
             self._buffer = buffer[position:]
@@ -232,8 +238,10 @@ class ClientProtocol:
             if end - start < length:
                 self._buffer = buffer[position:]
                 return end
+            self.careful_frames += 1
             self._control(opcode, buffer[start:start + length], batch)
             return start + length
+        self.careful_frames += 1
         self._frame_opcode, self._frame_rsv, self._frame_fin, self._frame_left = opcode, rsv, fin, length
         self._frame_started = False
         stop = min(start + length, end)
@@ -283,11 +291,10 @@ class ClientProtocol:
             if message.frames > self._fragments:
                 raise Failure.too_big(f"message of more than {self._fragments} fragments (a fragment flood)")
 
-    def _rest_of_frame(self, data: bytes, batch: Batch) -> bytes:
-        """More payload of the data frame being read; returns what follows the frame."""
-        left = self._frame_left
-        taken = self._payload(data if len(data) <= left else data[:left], batch)
-        return data[taken:]
+    def _rest_of_frame(self, data: bytes, position: int, batch: Batch) -> int:
+        """More payload of the data frame being read, from ``position``; returns where in ``data`` the frame ended."""
+        stop = min(position + self._frame_left, len(data))
+        return position + self._payload(data if position == 0 and stop == len(data) else data[position:stop], batch)
 
     def _end_frame(self, batch: Batch) -> None:
         if self._frame_fin:
