@@ -275,7 +275,7 @@ def main() -> int:
                         help="a checkout of an earlier wsdat (e.g. git worktree add /tmp/base v0.1): its wsdat is "
                              "measured beside this one, interleaved, and the ratios of this one to it are shown")
     args = parser.parse_args()
-    repeat = 2 if args.quick and args.repeat == 5 else args.repeat
+    repeat = 3 if args.quick and args.repeat == 5 else args.repeat
     server = subprocess.Popen([sys.executable, str(HERE / "blast_server.py")], stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     port = int(server.stdout.readline().split()[1])
