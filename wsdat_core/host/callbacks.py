@@ -393,6 +393,11 @@ class CallbackHost:
         """True when at least one plugin implements ``hook``."""
         return bool(self._calls.get(hook))
 
+    def all_plain(self) -> bool:
+        """True when no implementation of any hook is ``async def``: whatever a hook does is done when its call
+        returns (nothing goes on in the background)."""
+        return not any(impl.is_async for impls in self._calls.values() for impl in impls)
+
     def me_of(self, plugin: Plugin) -> object:
         """What ``plugin``'s hooks get as ``me``."""
         for impls in self._calls.values():

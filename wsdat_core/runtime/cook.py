@@ -66,11 +66,13 @@ class Cook:
         if payload == self.ping_payload:
             self.ping_answered = True
 
-    async def cook(self, batch: Batch) -> None:
+    async def cook(self, batch: Batch, each: Callable[[], object] | None = None) -> None:
         """Cook ``batch`` (what one read brought), run by run, message by message, in order.
 
         The hooks are looked up once per cook: a change of ``callbacks`` made by a hook applies from the next cook.
-        A run of text messages that no hook and no subscriber waits for goes into the table in one step.
+        A run of text messages that no hook and no subscriber waits for goes into the table in one step. With
+        ``each``, every message is taken one by one and ``each()`` is called before its hooks run (a caller that
+        attributes what the hooks did to each message: ``wsdat work``).
         """
         waiting = self.before_cook()
         if waiting is not None:
@@ -88,7 +90,7 @@ class Cook:
                 if not self.active:  # TD: while Active is off, data sent to the port is lost
                     break
                 kind, payloads = run.kind, run.payloads
-                if kind is TEXT:
+                if kind is TEXT and each is None:
                     if on_text is None and not subscribers:
                         table.extend(payloads)
                         received += len(payloads)
@@ -99,10 +101,14 @@ class Cook:
                         received += run_dispatch(payloads, rows, self)
                         continue
                     received += await self._messages(TEXT, payloads, on_text, True, started)
+                elif kind is TEXT:
+                    received += await self._messages(TEXT, payloads, on_text, True, started, each)
                 elif kind is BINARY:
-                    received += await self._messages(BINARY, payloads, on_binary, binary_rows, started)
+                    received += await self._messages(BINARY, payloads, on_binary, binary_rows, started, each)
                 elif kind is PING:
                     for payload in payloads:
+                        if each is not None:
+                            each()
                         pending = self._ping(payload)
                         if dat.par.value("autopong") and not self.ping_answered:
                             before = info.clock.now()
@@ -114,6 +120,8 @@ class Cook:
                             await self._behind(pending, started)
                 else:
                     for payload in payloads:
+                        if each is not None:
+                            each()
                         pending = host.call("onReceivePong", payload)
                         if subscribers:
                             bus.publish(PongReceived(payload))
@@ -130,7 +138,7 @@ class Cook:
             await call.run()
 
     async def _messages(self, kind: EventKind, payloads: list[Any], hook: Dispatch | None, rows: bool,
-                        started: float) -> int:
+                        started: float, each: Callable[[], object] | None = None) -> int:
         """Text or binary messages one by one: the row (when ``rows``), the hook (text: ``(rowIndex, message)``,
         binary: ``(contents, rowIndex)``, 0 for a message that got no row), the event for subscribers, the wait while
         hooks or subscribers are behind; returns how many were taken (the rest is dropped once ``active`` went off)."""
@@ -142,6 +150,8 @@ class Cook:
             if not self.active:
                 break
             taken += 1
+            if each is not None:
+                each()
             row = table.append(payload) if rows else 0
             if hook is None:
                 pending: Sequence[PendingCall] = _NOTHING

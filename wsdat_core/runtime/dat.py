@@ -320,12 +320,16 @@ class WebSocketDAT(TDOperator):
         events (``wsdat replay`` uses it)."""
         await self._session.run(task_status, offline=True)
 
-    async def deliver(self, events: Sequence[tuple[str, Any]]) -> None:
+    async def deliver(self, events: Sequence[tuple[str, Any]], *, each: Callable[[], object] | None = None) -> None:
         """Process events as if they had come from a server: ``("text", str)``, ``("binary", bytes)``,
         ``("ping", bytes)``, ``("pong", bytes)``, ``("connect", url)``, ``("disconnect", None)``,
         ``("monitor", str)``. Consecutive received events are cooked together, as one network read would be.
+
+        ``each()``, when given, is called before the hooks of each received event run, in order: a caller feeding
+        many events at once can tell which event's hooks raised or sent (``wsdat work`` does, for a batch of stream
+        entries).
         """
-        await self._session.deliver(events)
+        await self._session.deliver(events, each)
 
     def stop(self) -> None:
         """Stop :meth:`run`: cooking stops after the message in hand, the connection closes with 1001 going away and

@@ -46,6 +46,7 @@ __all__ = ["ASYNC_HOOK_LIMIT", "CLOSE_TIMEOUT", "EXIT_TIMEOUT", "Session"]
 ASYNC_HOOK_LIMIT: Final = 16
 #: How long ``onExit`` hooks (and ``onDisconnect`` when the DAT is stopped) may take on the way out.
 EXIT_TIMEOUT: Final = 5.0
+_RECEIVED_KINDS: Final = frozenset({EventKind.TEXT, EventKind.BINARY, EventKind.PING, EventKind.PONG})
 _RECEIVED_LABELS: Final = {kind.label: kind for kind in (EventKind.TEXT, EventKind.BINARY, EventKind.PING,
                                                           EventKind.PONG)}
 
@@ -188,22 +189,23 @@ class Session:
             token.run_sync_soon(nursery.cancel_scope.cancel)
 
     # -- offline -------------------------------------------------------------------------------------------------
-    async def deliver(self, events: Sequence[tuple[str, Any]]) -> None:
+    async def deliver(self, events: Sequence[tuple[str, Any]], each: Callable[[], object] | None = None) -> None:
         """Process events as if a server had sent them (see :meth:`WebSocketDAT.deliver`): received frames in a row
         are cooked as one batch."""
         batch: list[Received] = []
         info, supervisor, bus = self.dat.info, self.supervisor, self.bus
         for label, payload in events:
-            kind = EventKind.from_label(label)
-            received = _RECEIVED_LABELS.get(kind.label)
-            if received is not None:
-                if batch and batch[-1].kind is received:
+            kind = _RECEIVED_LABELS.get(label)  # the common labels without a lookup (TEXT is 0: no `or` here)
+            if kind is None:
+                kind = EventKind.from_label(label)
+            if kind in _RECEIVED_KINDS:
+                if batch and batch[-1].kind is kind:
                     batch[-1].payloads.append(payload)
                 else:
-                    batch.append(Received(received, [payload]))
+                    batch.append(Received(kind, [payload]))
                 continue
             if batch:
-                await self.cook.cook(batch)
+                await self.cook.cook(batch, each)
                 batch = []
             if kind is EventKind.CONNECT:
                 info.connects += 1
@@ -220,4 +222,4 @@ class Session:
             else:
                 self.reporter.monitor(str(payload))
         if batch:
-            await self.cook.cook(batch)
+            await self.cook.cook(batch, each)
