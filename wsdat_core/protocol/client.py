@@ -12,8 +12,9 @@ runs of received frames and bytes out; no trio, no sockets, no clock.
 **Two paths.** Whole simple frames (nearly all a server sends) are decoded by the fast loop
 (:mod:`~wsdat_core.protocol.fastloop`) straight from the read buffer into the run of their kind. Everything else
 (fragments, control frames, a frame arriving in pieces, anything invalid) is read frame by frame by the careful path
-here, which streams payloads into the message being assembled: text is decoded as it arrives, so invalid UTF-8 fails
-the connection as soon as it is seen, and a large message is copied once.
+(:mod:`~wsdat_core.protocol.reader`, shared with the server role), which streams payloads into the message being
+assembled: text is decoded as it arrives, so invalid UTF-8 fails the connection as soon as it is seen, and a large
+message is copied once. This class decides what the frames mean: close frames, failures, how it ended, sending.
 
 **Failing the connection** (RFC 6455 7.1.7): on a broken frame the protocol stops reading (what followed is void) and
 remembers the close code; the frames parsed before the failure are still returned, and :meth:`close` then gives the
@@ -47,11 +48,11 @@ from .frames import (
     KeySource,
     close_payload,
     encode_frame,
-    fragment_limit,
     parse_close,
 )
 from .handshake import Accepted, ClientHandshake, HandshakeRequest
-from .messages import Failure, MessageAssembler, add_payload
+from .messages import Failure, add_payload
+from .reader import FrameReader
 
 __all__ = ["ClientProtocol", "State"]
 
@@ -86,7 +87,6 @@ class ClientProtocol:
                  random: Callable[[int], bytes] = os.urandom) -> None:
         self.state = State.CONNECTING
         self.max_message_size = max_message_size
-        self._fragments = fragment_limit(max_message_size)
         self._handshake = ClientHandshake(request, random)
         self._keys = KeySource(random)
         #: What the server agreed to, once open.
@@ -94,16 +94,7 @@ class ClientProtocol:
         self._inflater: Inflater | None = None
         self._deflater: Deflater | None = None
         self._fast = FastLoop(max_message_size)
-        self._buffer = b""  # unread bytes starting at a frame's first byte (an incomplete header or control frame)
-        self._message: MessageAssembler | None = None  # a data message being assembled
-        # the data frame being read: its opcode, RSV bits and FIN, payload bytes still to come, whether its first
-        # payload byte was read
-        self._frame_opcode = 0
-        self._frame_rsv = 0
-        self._frame_fin = False
-        self._frame_left = 0
-        self._frame_started = False
-        self._reading = True  # False once the server's close frame came or the connection failed
+        self._reader = FrameReader(max_message_size, masked=False, emit=add_payload, control=self._control)
         self._outgoing = bytearray()
         # how it ends
         self._closed_by: ClosedBy | None = None
@@ -113,9 +104,6 @@ class ClientProtocol:
         self._failure_close: bytes | None = None  # the close frame of a failure, until close() hands it over
         #: The code the server answered our close frame with.
         self.answer: int | None = None
-        #: Frames read by the careful path so far (counted once each, however many reads they took): everything but
-        #: whole simple frames, a measure of how far the fast loop reaches.
-        self.careful_frames = 0
 
     # -- the handshake -------------------------------------------------------------------------------------------
     def connect(self) -> bytes:
@@ -136,7 +124,7 @@ class ClientProtocol:
         self.accepted = accepted
         self.state = State.OPEN
         if accepted.deflate is not None:
-            self._inflater = Inflater(accepted.deflate, self.max_message_size)
+            self._inflater = self._reader.inflater = Inflater(accepted.deflate, self.max_message_size)
             self._fast = FastLoop(self.max_message_size, self._inflater)
             deflater = Deflater(accepted.deflate)
             self._deflater = deflater if deflater.enabled else None
@@ -155,10 +143,10 @@ class ClientProtocol:
                 return batch
             self._open(accepted)
             data = accepted.rest
-        if not self._reading or not data:
+        if not self._reader.reading or not data:
             return batch
         try:
-            self._parse(data, batch)
+            self._reader.parse(data, batch, self._fast.decode)
         except Failure as failure:
             self._fail(failure)
         return batch
@@ -170,140 +158,11 @@ class ClientProtocol:
         if self.state is State.OPEN and self._closed_by is None:
             self._closed_by = ClosedBy.NETWORK
             self._code, self._reason = ABNORMAL, ""
-        self._reading = False
+        self._reader.reading = False
         if self._failure_close is None:
             self.state = State.CLOSED
 
-    def _parse(self, data: bytes, batch: Batch) -> None:
-        # A read is parsed in place, from offsets into it, never copied whole: the rest of a frame cut by the last
-        # read is taken from its start, and a header (or control frame) cut short is completed from its first bytes.
-        position, end = 0, len(data)
-        if self._buffer:
-            kept, self._buffer = self._buffer, b""
-            head = kept + data[:_HEAD_ROOM]
-            position = self._frame(head, 0, len(head), batch) - len(kept)
-            if self._buffer:  # still not whole: all of this read is kept with it
-                return
-        if self._frame_left and position < end and self._reading:
-            position = self._rest_of_frame(data, position, batch)
-        while position < end and self._reading:
-            if self._message is None:
-                position = self._fast.decode(data, position, end, batch)
-                if position == end:
-                    return
-            position = self._frame(data, position, end, batch)
-
-    def _frame(self, buffer: bytes, position: int, end: int, batch: Batch) -> int:
-        """Read one frame at ``position`` (or keep its start until more comes); return where the next one starts.
-
-        Each check is made as soon as the bytes it needs are there, in the order wsproto makes them: the opcode and
-        a control frame's FIN and length from the first two bytes; the length's form, the RSV bits and the mask bit
-        once the length is complete; whether the frame fits the message (a continuation needs one, a new message
-        must not interrupt one) with its first payload byte.
-        """
-        available = end - position
-        if available < 2:
-            self._buffer = buffer[position:]
-            return end
-        first, second = buffer[position], buffer[position + 1]
-        opcode, fin, rsv = first & 0x0F, bool(first & 0x80), first & 0x70
-        if opcode not in _OPCODES:
-            raise Failure(1002, f"reserved opcode {opcode:#x}")
-        control = opcode >= CLOSE
-        if control and not fin:
-            raise Failure(1002, "a fragmented control frame")
-        length = second & 0x7F
-        if control and length > CONTROL_PAYLOAD_MAX:
-            raise Failure(1002, "a control frame of more than 125 bytes")
-        header = 2
-        if length == 126:
-            if available < 4:
-                self._buffer = buffer[position:]
-                return end
-            length, header = (buffer[position + 2] << 8) | buffer[position + 3], 4
-            if length < 126:
-                raise Failure(1002, "a frame length not in its shortest form")
-        elif length == 127:
-            if available < 10:
-                self._buffer = buffer[position:]
-                return end
-            length, header = int.from_bytes(buffer[position + 2:position + 10], "big"), 10
-            if length < 65536 or length >> 63:
-                raise Failure(1002, "a frame length not in its shortest form (or over 2^63)")
-        self._check_bits(opcode, rsv)
-        if second & 0x80:
-            raise Failure(1002, "the server sent a masked frame")
-        start = position + header
-        if control:
-            if end - start < length:
-                self._buffer = buffer[position:]
-                return end
-            self.careful_frames += 1
-            self._control(opcode, buffer[start:start + length], batch)
-            return start + length
-        self.careful_frames += 1
-        self._frame_opcode, self._frame_rsv, self._frame_fin, self._frame_left = opcode, rsv, fin, length
-        self._frame_started = False
-        stop = min(start + length, end)
-        return start + self._payload(buffer[start:stop], batch)
-
-    def _check_bits(self, opcode: int, rsv: int) -> None:
-        if rsv & 0x30:
-            raise Failure(1002, "RSV2/RSV3 set without an extension")
-        if rsv:
-            if self._inflater is None:
-                raise Failure(1002, "RSV1 set without permessage-deflate")
-            if opcode >= CLOSE:
-                raise Failure(1002, "RSV1 on a control frame")
-            if opcode == CONTINUATION:
-                raise Failure(1002, "RSV1 on a continuation frame")
-
-    def _payload(self, piece: bytes, batch: Batch) -> int:
-        """Payload of the data frame being read (at most what is left of it); returns the bytes taken."""
-        if not self._frame_started:
-            if not piece and self._frame_left:
-                return 0  # whether the frame fits the message is decided with its first payload byte
-            self._start_frame()
-        take = len(piece)
-        self._frame_left -= take
-        done = not self._frame_left
-        message = self._message
-        assert message is not None
-        message.feed(piece, self._frame_fin and done)
-        if done:
-            self._end_frame(batch)
-        return take
-
-    def _start_frame(self) -> None:
-        """The data frame's first payload byte is here: it must fit the message being assembled."""
-        self._frame_started = True
-        opcode, message = self._frame_opcode, self._message
-        if opcode == CONTINUATION:
-            if message is None:
-                raise Failure(1002, "a continuation frame without a message to continue")
-        else:
-            if message is not None:
-                raise Failure(1002, "a new message before the fragmented one ended")
-            message = self._message = MessageAssembler(_TEXT if opcode == TEXT else _BINARY,
-                                               self._inflater if self._frame_rsv else None, self.max_message_size)
-        if not self._frame_fin:
-            message.frames += 1  # frames before the final one
-            if message.frames > self._fragments:
-                raise Failure.too_big(f"message of more than {self._fragments} fragments (a fragment flood)")
-
-    def _rest_of_frame(self, data: bytes, position: int, batch: Batch) -> int:
-        """More payload of the data frame being read, from ``position``; returns where in ``data`` the frame ended."""
-        stop = min(position + self._frame_left, len(data))
-        return position + self._payload(data if position == 0 and stop == len(data) else data[position:stop], batch)
-
-    def _end_frame(self, batch: Batch) -> None:
-        if self._frame_fin:
-            message = self._message
-            assert message is not None
-            self._message = None
-            add_payload(batch, message.kind, message.payload())
-
-    def _control(self, opcode: int, payload: bytes, batch: Batch) -> None:
+    def _control(self, batch: Batch, opcode: int, payload: bytes) -> None:
         if opcode == PING:
             add_payload(batch, _PING, payload)
         elif opcode == PONG:
@@ -313,7 +172,7 @@ class ClientProtocol:
                 code, reason = parse_close(payload)
             except CloseProblem as problem:
                 raise Failure(problem.code, str(problem)) from None
-            self._reading = False
+            self._reader.reading = False
             if self.state is State.OPEN:
                 self._closed_by, self._code, self._reason = ClosedBy.SERVER, code, reason
                 self._outgoing += encode_frame(CLOSE, close_payload(code if code != 1005 else None, reason),
@@ -324,7 +183,7 @@ class ClientProtocol:
 
     def _fail(self, failure: Failure) -> None:
         """Fail the connection (RFC 6455 7.1.7): stop reading; :meth:`close` gives the close frame."""
-        self._reading = False
+        self._reader.reading = False
         self._closed_by, self._code, self._reason, self._fault = ClosedBy.WSDAT, failure.code, failure.reason, \
             failure.message
         self._failure_close = self._close_frame(failure.code, failure.reason)
@@ -382,9 +241,14 @@ class ClientProtocol:
         return self._fault is not None
 
     @property
+    def careful_frames(self) -> int:
+        """Frames read by the careful path so far (:attr:`~.reader.FrameReader.careful_frames`)."""
+        return self._reader.careful_frames
+
+    @property
     def reading(self) -> bool:
         """Frames are still read: no close frame came and the connection did not fail."""
-        return self._reading
+        return self._reader.reading
 
     @property
     def end(self) -> ConnectionEnd | None:

@@ -4,7 +4,7 @@ Nearly every frame a server sends is *simple*: final, unmasked, a text or binary
 agreed, a minimally encoded length within ``maxmessagesize``, whole in the buffer. Those are decoded here, one slice
 and one decode each (compressed ones one bounded inflate first), and runs of small text frames, the commonest case
 by far, in tight loops of their own. The first frame that is not simple is left to the careful path
-(:class:`~wsdat_core.protocol.client.ClientProtocol`), which decides it exactly as it would have alone.
+(:class:`~wsdat_core.protocol.reader.FrameReader`), which decides it exactly as it would have alone.
 
 Pure: no trio, no sockets.
 """

@@ -11,14 +11,12 @@ sockets.
 **The fast loop.** Nearly every frame a client sends is *simple*: final, masked (as RFC 6455 5.3 requires), RSV1 only
 when deflate was agreed, a text or binary opcode, a minimally encoded length within ``maxmessagesize``, whole in the
 buffer. Those are unmasked (one big-integer XOR) and decoded straight from the read buffer. Everything else is read
-frame by frame by the careful path, which streams payloads into the message being assembled (unmasked as they come),
-so invalid UTF-8 fails the connection as soon as it is seen.
+frame by frame by the careful path both roles share (:mod:`.reader`), which streams payloads into the message being
+assembled (unmasked as they come), so invalid UTF-8 fails the connection as soon as it is seen.
 
 **Failing the connection** (RFC 6455 7.1.7): on a broken frame the protocol stops reading and keeps the failure (its
 close code: 1002 protocol errors, 1007 invalid UTF-8 or deflate data, 1009 a message over ``maxmessagesize`` or in too
 many fragments); the frames parsed before it are still returned, so what they answer goes out before the close frame.
-
-This is the server role of :mod:`wsdat_core.protocol`; it lives here until the protocol layer has one of its own.
 """
 
 from __future__ import annotations
@@ -32,19 +30,17 @@ from .frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
-    CONTROL_PAYLOAD_MAX,
     PING,
     PONG,
     TEXT,
     CloseProblem,
     close_payload,
     encode_frame,
-    fragment_limit,
     mask,
     parse_close,
 )
 from .messages import Failure
-from .messages import MessageAssembler as Message
+from .reader import FrameReader
 
 __all__ = ["Failure", "ServerProtocol"]
 
@@ -59,6 +55,10 @@ _DEFLATED_TEXT: Final = 0xC1
 _DEFLATED_BINARY: Final = 0xC2
 
 Batch = list[tuple[EventKind, Any]]
+
+
+def _emit(batch: Batch, kind: EventKind, payload: Any) -> None:
+    batch.append((kind, payload))
 
 
 def _as_receiver(params: DeflateParams) -> DeflateParams:
@@ -80,26 +80,27 @@ class ServerProtocol:
 
     def __init__(self, max_message_size: int, deflate: DeflateParams | None = None) -> None:
         self.limit = max_message_size
-        self._fragments = fragment_limit(max_message_size)
+        self._reader = FrameReader(max_message_size, masked=True, emit=_emit, control=self._control)
         self._inflater: Inflater | None = None
         self._deflater: Deflater | None = None
         if deflate is not None:
             turned = _as_receiver(deflate)
-            self._inflater = Inflater(turned, max_message_size)
+            self._inflater = self._reader.inflater = Inflater(turned, max_message_size)
             deflater = Deflater(turned)
             self._deflater = deflater if deflater.enabled else None
         self.state = "open"
-        self.reading = True
         self.close_received: tuple[int, str] | None = None
         self.answer: int | None = None
         self.failure: Failure | None = None
-        self._buffer = b""  # unread bytes starting at a frame's first byte
-        self._message: Message | None = None
-        # the data frame being read: FIN, payload bytes still to come, its masking key and how far into it
-        self._frame_fin = False
-        self._frame_left = 0
-        self._frame_key = b""
-        self._frame_offset = 0
+
+    @property
+    def reading(self) -> bool:
+        """Frames are still read: no close frame came and the connection did not fail."""
+        return self._reader.reading
+
+    @reading.setter
+    def reading(self, value: bool) -> None:
+        self._reader.reading = value
 
     # -- receiving -----------------------------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> Batch:
@@ -108,25 +109,10 @@ class ServerProtocol:
         if not self.reading or not data:
             return batch
         try:
-            self._parse(data, batch)
+            self._reader.parse(data, batch, self._fast)
         except Failure as failure:
             self.failure, self.reading = failure, False
         return batch
-
-    def _parse(self, data: bytes, batch: Batch) -> None:
-        if self._frame_left:
-            data = self._rest_of_frame(data, batch)
-            if not data:
-                return
-        if self._buffer:
-            data, self._buffer = self._buffer + data, b""
-        position, end = 0, len(data)
-        while position < end and self.reading:
-            if self._message is None:
-                position = self._fast(data, position, end, batch)
-                if position == end:
-                    return
-            position = self._frame(data, position, end, batch)
 
     def _fast(self, buffer: bytes, position: int, end: int, batch: Batch) -> int:
         """Decode whole simple frames from ``position``; return where the first other one starts."""
@@ -180,109 +166,7 @@ class ServerProtocol:
             position = stop
         return position
 
-    def _frame(self, buffer: bytes, position: int, end: int, batch: Batch) -> int:
-        """Read one frame at ``position`` (or keep its start until more comes); return where the next one starts."""
-        available = end - position
-        if available < 2:
-            return self._hold(buffer, position, end)
-        first, second = buffer[position], buffer[position + 1]
-        opcode, fin, rsv = first & 0x0F, bool(first & 0x80), first & 0x70
-        if opcode not in _OPCODES:
-            raise Failure(1002, f"reserved opcode {opcode:#x}")
-        control = opcode >= CLOSE
-        if control and not fin:
-            raise Failure(1002, "a fragmented control frame")
-        length = second & 0x7F
-        if control and length > CONTROL_PAYLOAD_MAX:
-            raise Failure(1002, "a control frame of more than 125 bytes")
-        header = 2
-        if length == 126:
-            if available < 4:
-                return self._hold(buffer, position, end)
-            length, header = (buffer[position + 2] << 8) | buffer[position + 3], 4
-            if length < 126:
-                raise Failure(1002, "a frame length not in its shortest form")
-        elif length == 127:
-            if available < 10:
-                return self._hold(buffer, position, end)
-            length, header = int.from_bytes(buffer[position + 2:position + 10], "big"), 10
-            if length < 65536 or length >> 63:
-                raise Failure(1002, "a frame length not in its shortest form (or over 2^63)")
-        self._check_bits(opcode, rsv)
-        if not second & 0x80:
-            raise Failure(1002, "the client sent an unmasked frame")
-        if available < header + 4:
-            return self._hold(buffer, position, end)
-        key, start = buffer[position + header:position + header + 4], position + header + 4
-        if control:
-            if end - start < length:
-                return self._hold(buffer, position, end)
-            self._control(opcode, mask(buffer[start:start + length], key), batch)
-            return start + length
-        self._start_message(opcode, bool(rsv), fin)
-        self._frame_fin, self._frame_left, self._frame_key, self._frame_offset = fin, length, key, 0
-        if not length:  # an empty frame: the message still hears of it (a final one completes it)
-            self._payload(b"", batch)
-            return start
-        stop = min(start + length, end)
-        self._payload(buffer[start:stop], batch)
-        return stop
-
-    def _hold(self, buffer: bytes, position: int, end: int) -> int:
-        self._buffer = buffer[position:end]
-        return end
-
-    def _check_bits(self, opcode: int, rsv: int) -> None:
-        if rsv & 0x30:
-            raise Failure(1002, "RSV2/RSV3 set without an extension")
-        if rsv:
-            if self._inflater is None:
-                raise Failure(1002, "RSV1 set without permessage-deflate")
-            if opcode >= CLOSE:
-                raise Failure(1002, "RSV1 on a control frame")
-            if opcode == CONTINUATION:
-                raise Failure(1002, "RSV1 on a continuation frame")
-
-    def _start_message(self, opcode: int, deflated: bool, fin: bool) -> None:
-        message = self._message
-        if opcode == CONTINUATION:
-            if message is None:
-                raise Failure(1002, "a continuation frame without a message to continue")
-        else:
-            if message is not None:
-                raise Failure(1002, "a new message before the fragmented one ended")
-            message = self._message = Message(_TEXT if opcode == TEXT else _BINARY,
-                                              self._inflater if deflated else None, self.limit)
-        if not fin:
-            message.frames += 1
-            if message.frames > self._fragments:
-                raise Failure.too_big(f"message of more than {self._fragments} fragments (a fragment flood)")
-
-    def _payload(self, piece: bytes, batch: Batch) -> None:
-        """Payload of the data frame being read, unmasked from where it got to."""
-        turn = self._frame_offset % 4
-        key = self._frame_key[turn:] + self._frame_key[:turn]
-        self._frame_offset += len(piece)
-        self._frame_left -= len(piece)
-        message = self._message
-        assert message is not None
-        message.feed(mask(piece, key), self._frame_fin and not self._frame_left)
-        if not self._frame_left:
-            self._end_frame(batch)
-
-    def _rest_of_frame(self, data: bytes, batch: Batch) -> bytes:
-        take = min(self._frame_left, len(data))
-        self._payload(data[:take], batch)
-        return data[take:]
-
-    def _end_frame(self, batch: Batch) -> None:
-        if self._frame_fin:
-            message = self._message
-            assert message is not None
-            self._message = None
-            batch.append((message.kind, message.payload()))
-
-    def _control(self, opcode: int, payload: bytes, batch: Batch) -> None:
+    def _control(self, batch: Batch, opcode: int, payload: bytes) -> None:
         if opcode == PING:
             batch.append((_PING, payload))
         elif opcode == PONG:
