@@ -5,7 +5,9 @@ plugin is removed). Live editing is :mod:`~wsdat_core.runtime.reloading`'s.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+import trio
 
 from ..host.callbacks import PendingCall, Plugin
 from .hookrunner import HookRunner
@@ -14,7 +16,10 @@ from .reporter import Reporter
 if TYPE_CHECKING:
     from .dat import WebSocketDAT
 
-__all__ = ["PluginLifecycle"]
+__all__ = ["EXIT_TIMEOUT", "PluginLifecycle"]
+
+#: How long ``onExit`` hooks (and the other hooks of a DAT's way out) may take when its run ends.
+EXIT_TIMEOUT: Final = 5.0
 
 
 
@@ -41,6 +46,18 @@ class PluginLifecycle:
         """``onExit`` of every started plugin, awaited."""
         plugins, self._started = self._started, []
         await self._run_now(self.dat.host.call_plugins("onExit", plugins))
+
+    async def wind_down(self, who: str) -> None:
+        """The run ended: ``onExit`` of every started plugin (shielded, at most :data:`EXIT_TIMEOUT`), then one
+        warning for async hook calls that never got a slot (``who`` stopped)."""
+        with trio.CancelScope(shield=True) as shield:
+            shield.deadline = trio.current_time() + EXIT_TIMEOUT
+            await self.exit()
+        self.running = False
+        left = self.runner.discard()
+        if left:
+            self.reporter.warn(f"{len(left)} async callback call(s) not run: {who} stopped "
+                               f"({', '.join(sorted({call.hook for call in left}))})")
 
     @staticmethod
     async def _run_now(calls: Sequence[PendingCall]) -> None:

@@ -31,10 +31,10 @@ from .clientlink import ClientLink, encode_plain
 from .eventbus import EventBus
 from .hookrunner import HookRunner
 from .httpfront import serve_connection
-from .lifecycle import PluginLifecycle
+from .lifecycle import EXIT_TIMEOUT, PluginLifecycle
 from .reloading import Reloader
 from .reporter import Reporter
-from .session import ASYNC_HOOK_LIMIT, EXIT_TIMEOUT
+from .session import ASYNC_HOOK_LIMIT
 
 if TYPE_CHECKING:
     from .dat import WebSocketDAT
@@ -192,14 +192,7 @@ class ServerSession:
         finally:
             self._nursery = None
             self._set_state("closed")
-            with trio.CancelScope(shield=True) as shield:
-                shield.deadline = trio.current_time() + EXIT_TIMEOUT
-                await self.plugins.exit()
-            self.plugins.running = False
-            left = self.runner.discard()
-            if left:
-                self.warn(f"{len(left)} async callback call(s) not run: the server stopped "
-                          f"({', '.join(sorted({call.hook for call in left}))})")
+            await self.plugins.wind_down("the server")
             self.bus.close_all()
 
     def stop(self) -> None:

@@ -31,7 +31,7 @@ from ..model.params import SPECS, Effect
 from .cook import Cook
 from .eventbus import EventBus
 from .hookrunner import HookRunner
-from .lifecycle import PluginLifecycle
+from .lifecycle import EXIT_TIMEOUT, PluginLifecycle
 from .reloading import Reloader
 from .reporter import Reporter
 from .sender import Sender
@@ -44,8 +44,6 @@ __all__ = ["ASYNC_HOOK_LIMIT", "CLOSE_TIMEOUT", "EXIT_TIMEOUT", "Session"]
 
 #: Most ``async def`` hook calls running at once per DAT; beyond it the DAT stops reading (backpressure).
 ASYNC_HOOK_LIMIT: Final = 16
-#: How long ``onExit`` hooks (and ``onDisconnect`` when the DAT is stopped) may take on the way out.
-EXIT_TIMEOUT: Final = 5.0
 _RECEIVED_KINDS: Final = frozenset({EventKind.TEXT, EventKind.BINARY, EventKind.PING, EventKind.PONG})
 _RECEIVED_LABELS: Final = {kind.label: kind for kind in (EventKind.TEXT, EventKind.BINARY, EventKind.PING,
                                                           EventKind.PONG)}
@@ -166,15 +164,9 @@ class Session:
         finally:
             self._nursery = None
             supervisor.set_state("closed")
-            with trio.CancelScope(shield=True) as shield:
-                shield.deadline = trio.current_time() + EXIT_TIMEOUT
-                await self.plugins.exit()
-            left = self.runner.discard()
-            if left:
-                self.reporter.warn(f"{len(left)} async callback call(s) not run: the DAT stopped "
-                                   f"({', '.join(sorted({call.hook for call in left}))})")
+            await self.plugins.wind_down("the DAT")
             self.bus.close_all()
-            supervisor.running = self.plugins.running = False
+            supervisor.running = False
             supervisor.notify()
 
     def stop(self) -> None:
