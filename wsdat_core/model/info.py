@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 __all__ = ["CHANNELS", "IMPORTED", "TD_CHANNELS", "Clock", "Info"]
 
@@ -74,6 +74,9 @@ class Info(Mapping[str, Any]):
         "cook_end_time", "warnings", "errors", "state", "messages_received", "bytes_received", "messages_sent",
         "bytes_sent", "connects", "disconnects", "reconnects", "hook_errors", "retry_attempt", "retry_at",
     )
+
+    #: The channels, in order (a subclass with more names its own).
+    channels: ClassVar[tuple[str, ...]] = CHANNELS
 
     def __init__(self, clock: Clock | None = None, shape: Callable[[], tuple[int, int]] = lambda: (1, 1)) -> None:
         self._clock = clock or Clock()
@@ -140,15 +143,16 @@ class Info(Mapping[str, Any]):
 
     # -- mapping --------------------------------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Any:
-        if name not in CHANNELS:
-            raise KeyError(f"no info channel {name!r}; channels are: {', '.join(CHANNELS)}")
+        channels = self.channels
+        if name not in channels:
+            raise KeyError(f"no info channel {name!r}; channels are: {', '.join(channels)}")
         return getattr(self, name)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(CHANNELS)
+        return iter(self.channels)
 
     def __len__(self) -> int:
-        return len(CHANNELS)
+        return len(self.channels)
 
     def __repr__(self) -> str:
-        return "Info(" + ", ".join(f"{k}={self[k]!r}" for k in CHANNELS) + ")"
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={self[k]!r}" for k in self.channels) + ")"

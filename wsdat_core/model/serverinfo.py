@@ -10,8 +10,7 @@ Pure: no trio, no sockets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from .info import CHANNELS, Info
 
@@ -26,6 +25,7 @@ class ServerInfo(Info):
     """The info channels of a Web Server DAT (attributes and a mapping, as :class:`~.info.Info`)."""
 
     __slots__ = _SERVER_OWN
+    channels: ClassVar[tuple[str, ...]] = SERVER_CHANNELS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -33,16 +33,3 @@ class ServerInfo(Info):
         self.http_requests = 0
         self.refused = 0
 
-    def __getitem__(self, name: str) -> Any:
-        if name not in SERVER_CHANNELS:
-            raise KeyError(f"no info channel {name!r}; channels are: {', '.join(SERVER_CHANNELS)}")
-        return getattr(self, name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(SERVER_CHANNELS)
-
-    def __len__(self) -> int:
-        return len(SERVER_CHANNELS)
-
-    def __repr__(self) -> str:
-        return "ServerInfo(" + ", ".join(f"{k}={self[k]!r}" for k in SERVER_CHANNELS) + ")"
