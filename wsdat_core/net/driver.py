@@ -257,11 +257,6 @@ class Link:
         return self._protocol.failed
 
     @property
-    def finished(self) -> bool:
-        """Nothing more will be read: the connection ended or is ending."""
-        return self._eof or self._aborted or not self._protocol.reading
-
-    @property
     def end(self) -> ConnectionEnd | None:
         """How the connection ended (None while open). A peer found dead by keepalive is a fault of its own."""
         if self._fault is not None:

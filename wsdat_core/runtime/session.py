@@ -20,6 +20,7 @@ parameter's declared :class:`~wsdat_core.model.params.Effect`.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -92,11 +93,7 @@ class Session:
     def stalled(self) -> bool:
         return self.supervisor.stalled
 
-    @property
-    def last_end(self) -> Any:
-        return self.supervisor.last_end
-
-    def monitor(self, message: str, level: int = 20) -> None:
+    def monitor(self, message: str, level: int = logging.INFO) -> None:
         self.reporter.monitor(message, level)
 
     def warn(self, message: str) -> None:
