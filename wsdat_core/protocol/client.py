@@ -25,7 +25,6 @@ TCP. The codes: 1002 for protocol errors, 1007 for invalid UTF-8 or deflate data
 
 from __future__ import annotations
 
-import codecs
 import enum
 import os
 from collections.abc import Callable
@@ -39,8 +38,6 @@ from .fastloop import FastLoop
 from .frames import (
     BINARY,
     CLOSE,
-    CONTINUATION,
-    CONTROL_PAYLOAD_MAX,
     PING,
     PONG,
     TEXT,
@@ -60,17 +57,6 @@ _TEXT: Final = EventKind.TEXT
 _BINARY: Final = EventKind.BINARY
 _PING: Final = EventKind.PING
 _PONG: Final = EventKind.PONG
-_FIN_TEXT: Final = 0x81
-_FIN_BINARY: Final = 0x82
-_DEFLATED_TEXT: Final = 0xC1
-_DEFLATED_BINARY: Final = 0xC2
-_Utf8Decoder: Final = codecs.getincrementaldecoder("utf-8")
-_decode_utf8: Final = codecs.utf_8_decode
-#: Text payloads from this size on are decoded from a memoryview of the read, without copying the slice first.
-_LARGE: Final = 4096
-_OPCODES: Final = frozenset({CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG})
-#: Bytes of a read that complete a frame start kept from the last one: the longest header and control frame.
-_HEAD_ROOM: Final = 14 + CONTROL_PAYLOAD_MAX
 
 
 class State(enum.Enum):

@@ -18,17 +18,13 @@ from typing import Any, Final
 
 from ..model.events import Batch, EventKind, Received
 from .deflate import TAIL, Inflater, TooBig
-from .frames import TEXT
+from .frames import DEFLATED_BINARY, DEFLATED_TEXT, FIN_BINARY, FIN_TEXT, TEXT
 from .messages import Failure
 
 __all__ = ["FastLoop"]
 
 _TEXT: Final = EventKind.TEXT
 _BINARY: Final = EventKind.BINARY
-_FIN_TEXT: Final = 0x81
-_FIN_BINARY: Final = 0x82
-_DEFLATED_TEXT: Final = 0xC1
-_DEFLATED_BINARY: Final = 0xC2
 _decode_utf8: Final = codecs.utf_8_decode
 #: Text payloads from this size on are decoded from a memoryview of the read, without copying the slice first.
 _LARGE: Final = 4096
@@ -54,19 +50,19 @@ class FastLoop:
         view: memoryview | None = None
         while end - position >= 2:
             first = buffer[position]
-            if (first == _FIN_TEXT or (first == _DEFLATED_TEXT and inflater is not None)) \
+            if (first == FIN_TEXT or (first == DEFLATED_TEXT and inflater is not None)) \
                     and buffer[position + 1] <= small and position + 2 + buffer[position + 1] <= end:
                 # the common case, a run of small text frames: one slice and one decode each, nothing else
                 if run_kind is not _TEXT:
                     add, run_kind = self._appender(batch, _TEXT), _TEXT
-                position = self._small_texts(buffer, position, end, small, add) if first == _FIN_TEXT else \
+                position = self._small_texts(buffer, position, end, small, add) if first == FIN_TEXT else \
                     self._small_deflated_texts(buffer, position, end, small, add)
                 if position < 0:  # invalid UTF-8: the careful path fails it as soon as the bad byte is read
                     return -position - 1
                 continue
-            if first in (_FIN_TEXT, _FIN_BINARY):
+            if first in (FIN_TEXT, FIN_BINARY):
                 deflated = False
-            elif first in (_DEFLATED_TEXT, _DEFLATED_BINARY) and inflater is not None:
+            elif first in (DEFLATED_TEXT, DEFLATED_BINARY) and inflater is not None:
                 deflated = True
             else:
                 break
@@ -99,11 +95,8 @@ class FastLoop:
                 assert inflater is not None
                 try:
                     payload = inflater.whole(buffer[start:stop])
-                except TooBig:
-                    raise Failure.too_big(f"message exceeds maxmessagesize {limit} bytes once decompressed") \
-                        from None
-                except zlib.error as exc:
-                    raise Failure(1007, f"invalid permessage-deflate data: {exc}") from None
+                except (TooBig, zlib.error) as exc:
+                    raise Failure.inflating(exc, limit) from None
                 if kind is _TEXT:
                     try:
                         add(payload.decode("utf-8"))
@@ -139,7 +132,7 @@ class FastLoop:
         """Decode consecutive whole final text frames of at most ``small`` bytes; return where the first other frame
         starts, or ``-position - 1`` of one whose text is not UTF-8."""
         try:
-            while end - position >= 2 and buffer[position] == _FIN_TEXT:
+            while end - position >= 2 and buffer[position] == FIN_TEXT:
                 length = buffer[position + 1]
                 stop = position + 2 + length
                 if length > small or stop > end:
@@ -160,7 +153,7 @@ class FastLoop:
         whole = inflater.whole
         decompress = None if inflater.resets else inflater.decompress  # the context carries over: no call between
         try:
-            while end - position >= 2 and buffer[position] == _DEFLATED_TEXT:
+            while end - position >= 2 and buffer[position] == DEFLATED_TEXT:
                 length = buffer[position + 1]
                 stop = position + 2 + length
                 if length > small or stop > end:
@@ -173,11 +166,8 @@ class FastLoop:
                         raise TooBig
                 add(data.decode())
                 position = stop
-        except TooBig:
-            raise Failure.too_big(f"message exceeds maxmessagesize {limit} bytes once "
-                                   "decompressed") from None
-        except zlib.error as exc:
-            raise Failure(1007, f"invalid permessage-deflate data: {exc}") from None
+        except (TooBig, zlib.error) as exc:
+            raise Failure.inflating(exc, limit) from None
         except UnicodeDecodeError:
             raise Failure(1007, "invalid UTF-8 in a text message") from None
         return position

@@ -33,8 +33,15 @@ BINARY: Final = 0x2
 CLOSE: Final = 0x8
 PING: Final = 0x9
 PONG: Final = 0xA
+#: The opcodes RFC 6455 defines; any other is a protocol error.
+OPCODES: Final = frozenset({CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG})
 #: Control frames carry at most this many payload bytes (RFC 6455 5.5).
 CONTROL_PAYLOAD_MAX: Final = 125
+#: First bytes of the frames the fast loops take whole: final text or binary, plain or compressed (RSV1).
+FIN_TEXT: Final = 0x81
+FIN_BINARY: Final = 0x82
+DEFLATED_TEXT: Final = 0xC1
+DEFLATED_BINARY: Final = 0xC2
 
 _PACK_16: Final = struct.Struct("!BBH").pack
 _PACK_64: Final = struct.Struct("!BBQ").pack

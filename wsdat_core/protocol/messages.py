@@ -33,6 +33,13 @@ class Failure(Exception):
         """A message refused for its size or its number of fragments: 1009, with ``why`` as the close reason."""
         return cls(1009, why, f"{why}; closed with 1009")
 
+    @classmethod
+    def inflating(cls, error: TooBig | zlib.error, limit: int) -> Failure:
+        """The failure for what inflating a message raised: 1009 past ``limit`` (``maxmessagesize``), else 1007."""
+        if isinstance(error, TooBig):
+            return cls.too_big(f"message exceeds maxmessagesize {limit} bytes once decompressed")
+        return cls(1007, f"invalid permessage-deflate data: {error}")
+
 
 class MessageAssembler:
     """A data message being assembled from frames (or from a frame arriving in pieces)."""
@@ -62,10 +69,8 @@ class MessageAssembler:
                 self.parts.append(self.decoder.decode(piece, last))
             elif piece:
                 self.parts.append(piece)
-        except TooBig:
-            raise Failure.too_big(f"message exceeds maxmessagesize {self.limit} bytes once decompressed") from None
-        except zlib.error as exc:
-            raise Failure(1007, f"invalid permessage-deflate data: {exc}") from None
+        except (TooBig, zlib.error) as exc:
+            raise Failure.inflating(exc, self.limit) from None
         except UnicodeDecodeError:
             raise Failure(1007, "invalid UTF-8 in a text message") from None
 

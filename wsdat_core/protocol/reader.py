@@ -23,12 +23,11 @@ from typing import Any, Final
 
 from ..model.events import EventKind
 from .deflate import Inflater
-from .frames import BINARY, CLOSE, CONTINUATION, CONTROL_PAYLOAD_MAX, PING, PONG, TEXT, fragment_limit, mask
+from .frames import CLOSE, CONTINUATION, CONTROL_PAYLOAD_MAX, OPCODES, TEXT, fragment_limit, mask
 from .messages import Failure, MessageAssembler
 
 __all__ = ["FastLoop", "FrameReader"]
 
-_OPCODES: Final = frozenset({CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG})
 #: Bytes of a read that complete a frame start kept from the last one: the longest header (mask key included) and
 #: control frame.
 _HEAD_ROOM: Final = 14 + CONTROL_PAYLOAD_MAX
@@ -98,7 +97,7 @@ class FrameReader:
             return self._keep(buffer, position, end)
         first, second = buffer[position], buffer[position + 1]
         opcode, fin, rsv = first & 0x0F, bool(first & 0x80), first & 0x70
-        if opcode not in _OPCODES:
+        if opcode not in OPCODES:
             raise Failure(1002, f"reserved opcode {opcode:#x}")
         control = opcode >= CLOSE
         if control and not fin:

@@ -29,7 +29,10 @@ from .deflate import DeflateParams, Deflater, Inflater, TooBig
 from .frames import (
     BINARY,
     CLOSE,
-    CONTINUATION,
+    DEFLATED_BINARY,
+    DEFLATED_TEXT,
+    FIN_BINARY,
+    FIN_TEXT,
     PING,
     PONG,
     TEXT,
@@ -48,11 +51,6 @@ _TEXT: Final = EventKind.TEXT
 _BINARY: Final = EventKind.BINARY
 _PING: Final = EventKind.PING
 _PONG: Final = EventKind.PONG
-_OPCODES: Final = frozenset({CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG})
-_FIN_TEXT: Final = 0x81
-_FIN_BINARY: Final = 0x82
-_DEFLATED_TEXT: Final = 0xC1
-_DEFLATED_BINARY: Final = 0xC2
 
 Batch = list[tuple[EventKind, Any]]
 
@@ -119,8 +117,8 @@ class ServerProtocol:
         limit, inflater, append = self.limit, self._inflater, batch.append
         while end - position >= 6:
             first = buffer[position]
-            deflated = first in (_DEFLATED_TEXT, _DEFLATED_BINARY) and inflater is not None
-            if first != _FIN_TEXT and first != _FIN_BINARY and not deflated:
+            deflated = first in (DEFLATED_TEXT, DEFLATED_BINARY) and inflater is not None
+            if first != FIN_TEXT and first != FIN_BINARY and not deflated:
                 break
             length = buffer[position + 1] ^ 0x80  # the mask bit must be set: anything else is not simple
             if length < 126:
@@ -150,10 +148,8 @@ class ServerProtocol:
                 assert inflater is not None
                 try:
                     payload = inflater.whole(payload)
-                except TooBig:
-                    raise Failure.too_big(f"message exceeds maxmessagesize {limit} bytes once decompressed") from None
-                except zlib.error as exc:
-                    raise Failure(1007, f"invalid permessage-deflate data: {exc}") from None
+                except (TooBig, zlib.error) as exc:
+                    raise Failure.inflating(exc, limit) from None
             if text:
                 try:
                     append((_TEXT, payload.decode()))
