@@ -26,13 +26,13 @@ from .deflate import Inflater
 from .frames import CLOSE, CONTINUATION, CONTROL_PAYLOAD_MAX, OPCODES, TEXT, fragment_limit, mask
 from .messages import Failure, MessageAssembler
 
-__all__ = ["FastLoop", "FrameReader"]
+__all__ = ["FastDecode", "FrameReader"]
 
 #: Bytes of a read that complete a frame start kept from the last one: the longest header (mask key included) and
 #: control frame.
 _HEAD_ROOM: Final = 14 + CONTROL_PAYLOAD_MAX
 
-FastLoop = Callable[[bytes, int, int, Any], int]
+FastDecode = Callable[[bytes, int, int, Any], int]
 """``fast(buffer, position, end, batch)``: decodes whole simple frames from ``position``, returns where it stopped."""
 Emit = Callable[[Any, EventKind, Any], None]
 Control = Callable[[Any, int, bytes], None]
@@ -66,7 +66,7 @@ class FrameReader:
         self._key = b""
         self._offset = 0
 
-    def parse(self, data: bytes, batch: Any, fast: FastLoop) -> None:
+    def parse(self, data: bytes, batch: Any, fast: FastDecode) -> None:
         """Read ``data`` into ``batch``: ``fast`` for whole simple frames while no message is being assembled, this
         reader for the rest."""
         position, end = 0, len(data)
